@@ -1,0 +1,104 @@
+// Package config loads nnx's YAML files: a pipeline (data, split protocol,
+// outputs) and an experiment that names a pipeline and adds the model,
+// training, device, seed and grid. Loading is strict: every error names the
+// file, line, column and field.
+package config
+
+import (
+	"go.yaml.in/yaml/v3"
+)
+
+// Version is the only file format version nnx reads.
+const Version = 1
+
+// Data says which data a pipeline trains and tests on.
+type Data struct {
+	Source    string `yaml:"source" json:"source"`         // "mnist"
+	Path      string `yaml:"path" json:"-"`                // directory of the IDX files; "" = $NNX_DATA, then the Go module cache
+	Limit     int    `yaml:"limit" json:"limit"`           // first N training images; 0 = all
+	TestLimit int    `yaml:"test_limit" json:"test_limit"` // first N test images; 0 = all
+}
+
+// Split is the cross-validation protocol.
+type Split struct {
+	Folds   int     `yaml:"folds" json:"folds"`     // k >= 1; 1 is a single hold-out
+	Holdout float64 `yaml:"holdout" json:"holdout"` // validation fraction when folds is 1
+	Test    string  `yaml:"test" json:"test"`       // "official": the data's own test set
+}
+
+// Outputs says where results go.
+type Outputs struct {
+	Dir string `yaml:"dir" json:"-"` // results root, relative to the working directory
+}
+
+// Model is the network architecture.
+type Model struct {
+	Hidden     []int  `yaml:"hidden" json:"hidden"`         // hidden layer widths of an MLP
+	Activation string `yaml:"activation" json:"activation"` // relu | tanh | sigmoid
+	Init       string `yaml:"init" json:"init"`             // normal (N(0, 0.01)) | glorot
+}
+
+// Train is the optimisation setup.
+type Train struct {
+	Epochs       int     `yaml:"epochs" json:"epochs"`               // passes over the training folds
+	BatchSize    int     `yaml:"batch_size" json:"batch_size"`       // examples per step
+	Optimizer    string  `yaml:"optimizer" json:"optimizer"`         // sgd | adam
+	LearningRate float64 `yaml:"learning_rate" json:"learning_rate"` // > 0
+	Momentum     float64 `yaml:"momentum" json:"momentum"`           // sgd momentum in [0, 1)
+}
+
+// Pipeline is a pipelines/*.yaml file.
+type Pipeline struct {
+	Version int     `yaml:"version"`
+	Name    string  `yaml:"name"`
+	Data    Data    `yaml:"data"`
+	Split   Split   `yaml:"split"`
+	Outputs Outputs `yaml:"outputs"`
+}
+
+// Experiment is an experiments/*.yaml file. Its data, split and outputs
+// sections override the pipeline's field by field.
+type Experiment struct {
+	Version  int       `yaml:"version"`
+	Name     string    `yaml:"name"`
+	Pipeline string    `yaml:"pipeline"`
+	Data     Data      `yaml:"data"`
+	Split    Split     `yaml:"split"`
+	Outputs  Outputs   `yaml:"outputs"`
+	Model    Model     `yaml:"model"`
+	Train    Train     `yaml:"train"`
+	Device   string    `yaml:"device"`
+	Seed     uint64    `yaml:"seed"`
+	Grid     yaml.Node `yaml:"grid"`
+}
+
+// Trial is the fully resolved configuration of one trial: what trial.yaml
+// holds and what the trial id hashes.
+type Trial struct {
+	Data   Data   `yaml:"data" json:"data"`
+	Split  Split  `yaml:"split" json:"split"`
+	Model  Model  `yaml:"model" json:"model"`
+	Train  Train  `yaml:"train" json:"train"`
+	Device string `yaml:"device" json:"device"` // cpu | cuda | auto
+	Seed   uint64 `yaml:"seed" json:"seed"`
+}
+
+// Defaults are the values a field has when no file sets it.
+func Defaults() Experiment {
+	return Experiment{
+		Data:    Data{Source: "mnist"},
+		Split:   Split{Folds: 5, Holdout: 0.2, Test: "official"},
+		Outputs: Outputs{Dir: "results"},
+		Model:   Model{Hidden: []int{128, 128}, Activation: "relu", Init: "normal"},
+		Train:   Train{Epochs: 10, BatchSize: 32, Optimizer: "sgd", LearningRate: 0.01},
+		Device:  "cpu",
+		Seed:    42,
+	}
+}
+
+// trial is the resolved trial part of an experiment.
+func (e *Experiment) trial() Trial {
+	t := Trial{Data: e.Data, Split: e.Split, Model: e.Model, Train: e.Train, Device: e.Device, Seed: e.Seed}
+	t.Model.Hidden = append([]int(nil), e.Model.Hidden...)
+	return t
+}

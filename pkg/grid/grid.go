@@ -1,0 +1,166 @@
+// Package grid expands an experiment's grid into trials: the cartesian
+// product of its axes in a fixed order, each trial fully resolved, checked
+// and named by a stable id.
+package grid
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/nnx-dev/nnx/pkg/config"
+	"github.com/nnx-dev/nnx/pkg/config/strict"
+)
+
+// MaxTrials bounds a grid's size, so a typo cannot ask for a million runs.
+const MaxTrials = 10000
+
+// FormatVersion is part of every trial id: it changes when what a trial
+// computes from the same config changes.
+const FormatVersion = 1
+
+// Trial is one point of the grid.
+type Trial struct {
+	Index  int     // position in expansion order, from 0
+	ID     string  // hash of the resolved config; see ID
+	Params []Param // the swept values, in axis order
+	Config config.Trial
+}
+
+// Param is one swept field's value in a trial.
+type Param struct {
+	Path  string // dotted field path, e.g. "train.learning_rate"
+	Value string // the value as YAML flow text, e.g. "[128, 128]"
+}
+
+// Label names the trial by its swept values, e.g. "hidden=128x128 learning_rate=0.05".
+func (t Trial) Label() string {
+	if len(t.Params) == 0 {
+		return "base"
+	}
+	parts := make([]string, len(t.Params))
+	for i, p := range t.Params {
+		name := p.Path[strings.LastIndex(p.Path, ".")+1:]
+		v := p.Value
+		if strings.HasPrefix(v, "[") {
+			v = strings.ReplaceAll(strings.Trim(v, "[]"), ", ", "x")
+		}
+		parts[i] = name + "=" + v
+	}
+	return strings.Join(parts, " ")
+}
+
+// ID is a trial's identity: a short hash of its canonical resolved config
+// (JSON with a fixed field order, so YAML key order, comments and formatting
+// do not matter) and FormatVersion.
+func ID(c config.Trial) string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		// config.Trial holds only plain values; Marshal cannot fail on it.
+		return "invalid"
+	}
+	h := sha256.Sum256(append([]byte(fmt.Sprintf("nnx trial v%d\n", FormatVersion)), b...))
+	return hex.EncodeToString(h[:])[:12]
+}
+
+// Expand returns the trials of an experiment: one per combination of axis
+// values, the first axis varying slowest. Every trial is validated; errors
+// point at the grid value that caused them.
+func Expand(l *config.Loaded) ([]Trial, error) {
+	count := 1
+	for _, a := range l.Axes {
+		count *= len(a.Values)
+		if count > MaxTrials {
+			return nil, &strict.Error{Pos: a.Pos, Field: "grid",
+				Msg: fmt.Sprintf("grid: more than %d trials; split the experiment", MaxTrials)}
+		}
+	}
+	var errs strict.Errors
+	seenErr := map[string]bool{}
+	seenID := map[string]int{}
+	trials := make([]Trial, 0, count)
+	for i := 0; i < count; i++ {
+		t := Trial{Index: i, Config: l.Base}
+		t.Config.Model.Hidden = append([]int(nil), l.Base.Model.Hidden...)
+		pos := maps.Clone(l.Pos)
+		rest := i
+		choice := make([]int, len(l.Axes))
+		for a := len(l.Axes) - 1; a >= 0; a-- {
+			choice[a] = rest % len(l.Axes[a].Values)
+			rest /= len(l.Axes[a].Values)
+		}
+		ok := true
+		for a, axis := range l.Axes {
+			node := axis.Values[choice[a]]
+			if err := strict.SetPath(axis.Pos.File, &t.Config, axis.Path, node, pos); err != nil {
+				ok = false
+				addErrs(&errs, seenErr, err)
+				continue
+			}
+			t.Params = append(t.Params, Param{Path: axis.Path, Value: flow(node)})
+		}
+		if !ok {
+			continue
+		}
+		for _, e := range config.Validate(t.Config, pos) {
+			addErrs(&errs, seenErr, e)
+		}
+		t.ID = ID(t.Config)
+		if j, dup := seenID[t.ID]; dup {
+			addErrs(&errs, seenErr, &strict.Error{Pos: l.Axes[0].Pos, Field: "grid",
+				Msg: fmt.Sprintf("grid: trials %d (%s) and %d (%s) are the same configuration: remove the repeated value",
+					j+1, trials[j].Label(), i+1, t.Label())})
+		}
+		seenID[t.ID] = i
+		trials = append(trials, t)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return trials, nil
+}
+
+func addErrs(errs *strict.Errors, seen map[string]bool, err error) {
+	var list strict.Errors
+	switch e := err.(type) {
+	case strict.Errors:
+		list = e
+	case *strict.Error:
+		list = strict.Errors{e}
+	default:
+		list = strict.Errors{{Msg: err.Error()}}
+	}
+	for _, e := range list {
+		if s := e.Error(); !seen[s] {
+			seen[s] = true
+			*errs = append(*errs, e)
+		}
+	}
+}
+
+// flow renders a value node as one line of YAML.
+func flow(n *yaml.Node) string {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		parts := make([]string, len(n.Content))
+		for i, c := range n.Content {
+			parts[i] = flow(c)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case yaml.MappingNode:
+		parts := make([]string, 0, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			parts = append(parts, flow(n.Content[i])+": "+flow(n.Content[i+1]))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	}
+	return n.Value
+}
