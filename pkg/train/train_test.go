@@ -1,0 +1,139 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"os"
+	"reflect"
+	"testing"
+
+	"github.com/nnx-dev/nnx/pkg/config"
+	"github.com/nnx-dev/nnx/pkg/dataset"
+)
+
+// mnist loads a real MNIST subset, or skips when the data is not present.
+func mnist(t *testing.T, train, test int) Data {
+	t.Helper()
+	dir, err := dataset.Locate("", os.Getenv)
+	var nf *dataset.NotFoundError
+	if errors.As(err, &nf) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, te, err := dataset.LoadMNIST(dir, train, test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Data{Train: tr, Test: te}
+}
+
+func quickTrial() config.Trial {
+	c := config.Defaults()
+	return config.Trial{Data: c.Data, Split: config.Split{Folds: 2, Holdout: 0.2, Test: "official"},
+		Model:  config.Model{Hidden: []int{64, 64}, Activation: "relu", Init: "glorot"},
+		Train:  config.Train{Epochs: 8, BatchSize: 32, Optimizer: "sgd", LearningRate: 0.05, Momentum: 0.9},
+		Device: "cpu", Seed: 1}
+}
+
+// TestLearnsRealMNIST trains the seed's MLP shape on 3,000 real images and
+// expects well above chance on held-out folds and the real test set.
+func TestLearnsRealMNIST(t *testing.T) {
+	data := mnist(t, 3000, 2000)
+	var events []Event
+	res, err := Run(context.Background(), quickTrial(), data, func(e Event) { events = append(events, e) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Folds) != 2 || len(events) != 16 {
+		t.Fatalf("%d folds, %d events; want 2 and 16", len(res.Folds), len(events))
+	}
+	for _, f := range res.Folds {
+		if f.TrainSize != 1500 || f.ValSize != 1500 {
+			t.Errorf("fold %d: %d/%d examples, want 1500/1500", f.Fold, f.TrainSize, f.ValSize)
+		}
+		if f.ValAccuracy < 0.85 {
+			t.Errorf("fold %d: validation accuracy %.3f, want > 0.85", f.Fold, f.ValAccuracy)
+		}
+		if f.Test.Accuracy < 0.85 {
+			t.Errorf("fold %d: test accuracy %.3f, want > 0.85", f.Fold, f.Test.Accuracy)
+		}
+		if f.Epochs[7].TrainLoss >= f.Epochs[0].TrainLoss {
+			t.Errorf("fold %d: training loss did not fall: %v", f.Fold, f.Epochs)
+		}
+	}
+	best := res.Folds[res.BestFold]
+	if best.Test.Confusion == nil {
+		t.Fatal("best fold has no confusion matrix")
+	}
+	total, diag := 0, 0
+	for i, row := range best.Test.Confusion {
+		for j, v := range row {
+			total += v
+			if i == j {
+				diag += v
+			}
+		}
+	}
+	if total != 2000 || float64(diag)/2000 != best.Test.Accuracy {
+		t.Errorf("confusion matrix sums to %d with %d correct; want 2000 and accuracy %v", total, diag, best.Test.Accuracy)
+	}
+	if len(res.Weights) != 6 {
+		t.Errorf("%d weight tensors, want 6", len(res.Weights))
+	}
+}
+
+// TestDeterministic runs the same trial twice: every metric but the timings
+// must be bitwise equal.
+func TestDeterministic(t *testing.T) {
+	data := mnist(t, 1000, 500)
+	c := quickTrial()
+	c.Train.Epochs = 2
+	strip := func(r *Result) *Result {
+		for i := range r.Folds {
+			r.Folds[i].Seconds = 0
+			for j := range r.Folds[i].Epochs {
+				r.Folds[i].Epochs[j].Seconds = 0
+			}
+		}
+		return r
+	}
+	a, err := Run(context.Background(), c, data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(context.Background(), c, data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(strip(a), strip(b)) {
+		t.Fatal("two runs of the same trial differ")
+	}
+	c.Seed = 2
+	d, err := Run(context.Background(), c, data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reflect.DeepEqual(strip(a).Folds, strip(d).Folds) {
+		t.Fatal("a different seed gave the same results")
+	}
+}
+
+func TestCancel(t *testing.T) {
+	data := mnist(t, 1000, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, quickTrial(), data, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+}
+
+func TestCUDAUnavailable(t *testing.T) {
+	c := quickTrial()
+	c.Device = "cuda"
+	_, err := Run(context.Background(), c, Data{}, nil)
+	if err == nil || err.Error() != "device cuda: this build of nnx has no CUDA support; use device: cpu or auto" {
+		t.Fatalf("got %v", err)
+	}
+}
