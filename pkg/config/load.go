@@ -73,15 +73,17 @@ func Load(path string, set []string, env func(string) string) (*Loaded, error) {
 	if err := strict.Decode(path, root, &exp, pos); err != nil {
 		return nil, err
 	}
-	l := &Loaded{Name: exp.Name, File: path, PipelineFile: pipeFile, Pos: pos}
-	if l.Name == "" {
-		l.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	}
+	l := &Loaded{File: path, PipelineFile: pipeFile, Pos: pos}
 	if l.Axes, err = parseGrid(path, &exp.Grid); err != nil {
 		return nil, err
 	}
 	if l.Axes, err = applyOverrides(&exp, l.Axes, set, env, pos); err != nil {
 		return nil, err
+	}
+	// After the overrides: --set name=... and NNX_NAME name the experiment too.
+	l.Name = exp.Name
+	if l.Name == "" {
+		l.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
 	l.Base, l.Outputs = exp.trial(), exp.Outputs
 	if err := strict.Errors(Validate(l.Base, pos)).Err(); err != nil {

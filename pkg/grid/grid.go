@@ -88,12 +88,7 @@ func Expand(l *config.Loaded) ([]Trial, error) {
 		t := Trial{Index: i, Config: l.Base}
 		t.Config.Model.Hidden = append([]int(nil), l.Base.Model.Hidden...)
 		pos := maps.Clone(l.Pos)
-		rest := i
-		choice := make([]int, len(l.Axes))
-		for a := len(l.Axes) - 1; a >= 0; a-- {
-			choice[a] = rest % len(l.Axes[a].Values)
-			rest /= len(l.Axes[a].Values)
-		}
+		choice := choices(l.Axes, i)
 		ok := true
 		for a, axis := range l.Axes {
 			node := axis.Values[choice[a]]
@@ -112,7 +107,7 @@ func Expand(l *config.Loaded) ([]Trial, error) {
 		}
 		t.ID = ID(t.Config)
 		if j, dup := seenID[t.ID]; dup {
-			addErrs(&errs, seenErr, &strict.Error{Pos: l.Axes[0].Pos, Field: "grid",
+			addErrs(&errs, seenErr, &strict.Error{Pos: repeatedAt(l.Axes, choices(l.Axes, j), choice), Field: "grid",
 				Msg: fmt.Sprintf("grid: trials %d (%s) and %d (%s) are the same configuration: remove the repeated value",
 					j+1, trials[j].Label(), i+1, t.Label())})
 		}
@@ -123,6 +118,30 @@ func Expand(l *config.Loaded) ([]Trial, error) {
 		return nil, err
 	}
 	return trials, nil
+}
+
+// choices returns the index into each axis's values of trial i, the first
+// axis varying slowest.
+func choices(axes []config.Axis, i int) []int {
+	choice := make([]int, len(axes))
+	for a := len(axes) - 1; a >= 0; a-- {
+		choice[a] = i % len(axes[a].Values)
+		i /= len(axes[a].Values)
+	}
+	return choice
+}
+
+// repeatedAt is the position of the repeated grid value that makes trial
+// choice b the same configuration as the earlier trial a: b's value on the
+// first axis where the two differ.
+func repeatedAt(axes []config.Axis, a, b []int) strict.Pos {
+	for x := range axes {
+		if a[x] != b[x] {
+			n := axes[x].Values[b[x]]
+			return strict.Pos{File: axes[x].Pos.File, Line: n.Line, Col: n.Column}
+		}
+	}
+	return axes[0].Pos
 }
 
 func addErrs(errs *strict.Errors, seen map[string]bool, err error) {

@@ -1,0 +1,4 @@
+package config
+
+// TrialOf exposes Experiment.trial to the external tests.
+func TrialOf(e Experiment) Trial { return e.trial() }
