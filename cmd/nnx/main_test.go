@@ -232,3 +232,55 @@ func TestInterruptKeepsFinishedTrials(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", leftovers)
 	}
 }
+
+// TestCNNEndToEnd trains the committed CNN experiment's first row on a
+// 4,000-image subset of real MNIST for two epochs: far above chance, and
+// the best bundle carries the batch-norm running statistics.
+func TestCNNEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	exp, err := filepath.Abs(filepath.Join("..", "..", "experiments", "cnn.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := nnx(t, dir, "run", exp, "--only", "1", "--jobs", "2",
+		"--set", "data.limit=4000", "--set", "data.test_limit=1000", "--set", "split.folds=2", "--set", "train.epochs=2")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout, "Hidden Layer dimensions") {
+		t.Errorf("a CNN table shows the MLP's hidden-layer column:\n%s", stdout)
+	}
+	ms, err := results.Store{Dir: filepath.Join(dir, "results")}.LoadExperiment("cnn")
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("%v, %d trials", err, len(ms))
+	}
+	m := ms[0]
+	if m.Config.Model.Hidden != nil || len(m.Config.Model.Layers) != 8 {
+		t.Errorf("resolved model: hidden %v, %d layers", m.Config.Model.Hidden, len(m.Config.Model.Layers))
+	}
+	for _, f := range m.Folds {
+		if f.ValAccuracy < 0.85 {
+			t.Errorf("fold %d: validation accuracy %.4f, want > 0.85", f.Fold, f.ValAccuracy)
+		}
+	}
+	if m.TestAccuracy < 0.85 {
+		t.Errorf("test accuracy %.4f, want > 0.85", m.TestAccuracy)
+	}
+	w, err := bundle.ReadWeights(filepath.Join(dir, "results", "cnn", "best", bundle.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string][]float32{}
+	for _, t := range w {
+		names[t.Name] = t.Data
+	}
+	for _, n := range []string{"conv2d0.weight", "conv2d0.bias", "batchnorm0.scale", "batchnorm0.shift",
+		"batchnorm0.running_mean", "batchnorm0.running_var", "dense0.weight", "dense2.bias"} {
+		if names[n] == nil {
+			t.Errorf("best weights lack %s", n)
+		}
+	}
+	if v := names["batchnorm0.running_var"]; v != nil && v[0] == 1 {
+		t.Errorf("running variance is still its initial 1: statistics were not saved")
+	}
+}

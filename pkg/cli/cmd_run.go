@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,9 @@ import (
 type runOptions struct {
 	set     []string
 	results string
+	jobs    int
+	jobsSet bool
+	only    []string
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -42,11 +46,14 @@ write each trial's resolved config and metrics under the results directory:
 ` + config.Precedence,
 		Args: exactArgs(1, "one experiment file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.jobsSet = cmd.Flags().Changed("jobs")
 			return runRun(cmd.Context(), e, o, args[0])
 		},
 	}
 	c.Flags().StringArrayVar(&o.set, "set", nil, "override a field: key=value (repeatable)")
 	c.Flags().StringVar(&o.results, "results", "", "results directory (env NNX_RESULTS; default: the pipeline's outputs.dir)")
+	c.Flags().IntVarP(&o.jobs, "jobs", "j", 1, "folds trained side by side; results do not depend on it (env NNX_JOBS)")
+	c.Flags().StringSliceVar(&o.only, "only", nil, "run only these trials: numbers from nnx plan or trial ids (comma-separated)")
 	return c
 }
 
@@ -58,6 +65,19 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 	trials, err := grid.Expand(l)
 	if err != nil {
 		return err
+	}
+	total := len(trials)
+	if trials, err = selectTrials(trials, o.only); err != nil {
+		return err
+	}
+	jobs := o.jobs
+	if v := e.getenv("NNX_JOBS"); v != "" && !o.jobsSet {
+		if jobs, err = strconv.Atoi(v); err != nil || jobs < 1 {
+			return usageError{fmt.Errorf("$NNX_JOBS: want a whole number >= 1, got %q", v)}
+		}
+	}
+	if jobs < 1 {
+		return usageError{fmt.Errorf("--jobs: want a whole number >= 1, got %d", jobs)}
 	}
 	dir := firstNonEmpty(o.results, e.getenv("NNX_RESULTS"), l.Outputs.Dir)
 	store := results.Store{Dir: dir}
@@ -96,9 +116,9 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 			data := subset(train0, test0, c.Data)
 			m := &results.Metrics{Experiment: l.Name, Trial: t.ID, Index: t.Index, Label: t.Label(), Params: t.Params,
 				Config: t.Config, Device: device, DataFingerprint: data.Train.Fingerprint()[:16]}
-			disp.StartTrial(t.Index+1, len(trials), t.ID, t.Label(), c.Split.Folds, c.Train.Epochs)
+			disp.StartTrial(t.Index+1, total, t.ID, t.Label(), c.Split.Folds, c.Train.Epochs)
 			start := time.Now()
-			res, err := train.Run(ctx, c, data, disp.Epoch)
+			res, err := train.Run(ctx, c, data, jobs, disp.Epoch)
 			m.Seconds = time.Since(start).Seconds()
 			if errors.Is(err, context.Canceled) {
 				return err
@@ -129,7 +149,11 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 	}
 	if len(done) > 0 {
 		fmt.Fprintln(e.stdout)
-		if err := report.Terminal(e.stdout, report.MLPColumns(), report.Rows(done)); err != nil {
+		header, rows, err := report.Table(report.DefaultColumns(done), done)
+		if err != nil {
+			return err
+		}
+		if err := report.Terminal(e.stdout, header, rows); err != nil {
 			return err
 		}
 	}
@@ -221,4 +245,32 @@ func firstNonEmpty(vs ...string) string {
 		}
 	}
 	return ""
+}
+
+// selectTrials keeps the trials --only names, by number (from 1, as nnx
+// plan prints them) or id, in grid order.
+func selectTrials(trials []grid.Trial, only []string) ([]grid.Trial, error) {
+	if len(only) == 0 {
+		return trials, nil
+	}
+	keep := map[int]bool{}
+	for _, o := range only {
+		o = strings.TrimSpace(o)
+		found := false
+		for _, t := range trials {
+			if o == t.ID || o == strconv.Itoa(t.Index+1) {
+				keep[t.Index], found = true, true
+			}
+		}
+		if !found {
+			return nil, usageError{fmt.Errorf("--only %s: no such trial (nnx plan lists numbers 1-%d and ids)", o, len(trials))}
+		}
+	}
+	var out []grid.Trial
+	for _, t := range trials {
+		if keep[t.Index] {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }

@@ -31,20 +31,35 @@ type Outputs struct {
 	Dir string `yaml:"dir" json:"-"` // results root, relative to the working directory
 }
 
-// Model is the network architecture.
+// Model is the network architecture: either an MLP by its hidden widths
+// (the shorthand) or a list of layers.
 type Model struct {
-	Hidden     []int  `yaml:"hidden" json:"hidden"`         // hidden layer widths of an MLP
-	Activation string `yaml:"activation" json:"activation"` // relu | tanh | sigmoid
-	Init       string `yaml:"init" json:"init"`             // normal (N(0, 0.01)) | glorot
+	Hidden     []int   `yaml:"hidden,omitempty" json:"hidden,omitempty"`         // hidden layer widths of an MLP
+	Activation string  `yaml:"activation,omitempty" json:"activation,omitempty"` // the MLP's activation: relu | tanh | sigmoid
+	Layers     []Layer `yaml:"layers,omitempty" json:"layers,omitempty"`         // the layers, instead of hidden
+	Init       string  `yaml:"init" json:"init"`                                 // normal | glorot | he | pytorch
 }
 
 // Train is the optimisation setup.
 type Train struct {
-	Epochs       int     `yaml:"epochs" json:"epochs"`               // passes over the training folds
-	BatchSize    int     `yaml:"batch_size" json:"batch_size"`       // examples per step
-	Optimizer    string  `yaml:"optimizer" json:"optimizer"`         // sgd | adam
-	LearningRate float64 `yaml:"learning_rate" json:"learning_rate"` // > 0
-	Momentum     float64 `yaml:"momentum" json:"momentum"`           // sgd momentum in [0, 1)
+	Epochs        int           `yaml:"epochs" json:"epochs"`                                    // passes over the training folds
+	BatchSize     int           `yaml:"batch_size" json:"batch_size"`                            // examples per step
+	Optimizer     string        `yaml:"optimizer" json:"optimizer"`                              // sgd | adam
+	LearningRate  float64       `yaml:"learning_rate" json:"learning_rate"`                      // > 0
+	Momentum      float64       `yaml:"momentum" json:"momentum"`                                // sgd momentum in [0, 1)
+	Nesterov      bool          `yaml:"nesterov,omitempty" json:"nesterov,omitempty"`            // sgd: Nesterov momentum
+	WeightDecay   float64       `yaml:"weight_decay,omitempty" json:"weight_decay,omitempty"`    // L2 penalty, >= 0
+	Schedule      string        `yaml:"schedule,omitempty" json:"schedule,omitempty"`            // constant | step | cosine
+	StepSize      int           `yaml:"step_size,omitempty" json:"step_size,omitempty"`          // step: epochs between decays
+	Gamma         float64       `yaml:"gamma,omitempty" json:"gamma,omitempty"`                  // step: decay factor
+	EarlyStopping EarlyStopping `yaml:"early_stopping,omitempty" json:"early_stopping,omitzero"` // stop a fold that stops improving
+}
+
+// EarlyStopping stops a fold when a validation metric has not improved for
+// Patience epochs, and keeps the weights of its best epoch.
+type EarlyStopping struct {
+	Metric   string `yaml:"metric,omitempty" json:"metric,omitempty"`     // val_accuracy | val_loss
+	Patience int    `yaml:"patience,omitempty" json:"patience,omitempty"` // 0: off
 }
 
 // Pipeline is a pipelines/*.yaml file.
@@ -90,15 +105,22 @@ func Defaults() Experiment {
 		Split:   Split{Folds: 5, Holdout: 0.2, Test: "official"},
 		Outputs: Outputs{Dir: "results"},
 		Model:   Model{Hidden: []int{128, 128}, Activation: "relu", Init: "normal"},
-		Train:   Train{Epochs: 10, BatchSize: 32, Optimizer: "sgd", LearningRate: 0.01},
-		Device:  "cpu",
-		Seed:    42,
+		Train: Train{Epochs: 10, BatchSize: 32, Optimizer: "sgd", LearningRate: 0.01, Schedule: "constant",
+			StepSize: 10, Gamma: 0.1, EarlyStopping: EarlyStopping{Metric: "val_accuracy"}},
+		Device: "cpu",
+		Seed:   42,
 	}
 }
 
 // trial is the resolved trial part of an experiment.
 func (e *Experiment) trial() Trial {
 	t := Trial{Data: e.Data, Split: e.Split, Model: e.Model, Train: e.Train, Device: e.Device, Seed: e.Seed}
-	t.Model.Hidden = append([]int(nil), e.Model.Hidden...)
+	return t.Clone()
+}
+
+// Clone returns a deep copy, so a grid trial can change its slices.
+func (t Trial) Clone() Trial {
+	t.Model.Hidden = append([]int(nil), t.Model.Hidden...)
+	t.Model.Layers = append([]Layer(nil), t.Model.Layers...)
 	return t
 }

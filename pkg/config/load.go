@@ -29,17 +29,21 @@ type Loaded struct {
 	Name         string // the experiment's name: its name field, else the file's base name
 	File         string // the experiment file
 	PipelineFile string
-	Base         Trial   // every field resolved, before the grid
-	Outputs      Outputs // where results go
-	Axes         []Axis  // the grid, in file order
+	Base         Trial    // every field resolved, before the grid
+	Outputs      Outputs  // where results go
+	Axes         []Axis   // the grid, in file order
+	Collapsed    []string // grid fields an override set to one value
 	Pos          strict.Positions
 }
 
-// Axis is one swept field: a dotted path and the values it takes.
+// Axis is one swept field: a dotted path and the values it takes. A grid
+// written as a list of mappings has one group of axes per mapping; a plain
+// mapping is group 0.
 type Axis struct {
 	Path   string
 	Values []*yaml.Node
 	Pos    strict.Pos
+	Group  int
 }
 
 // Load reads the experiment file and the pipeline it names, applies
@@ -77,7 +81,7 @@ func Load(path string, set []string, env func(string) string) (*Loaded, error) {
 	if l.Axes, err = parseGrid(path, &exp.Grid); err != nil {
 		return nil, err
 	}
-	if l.Axes, err = applyOverrides(&exp, l.Axes, set, env, pos); err != nil {
+	if l.Axes, l.Collapsed, err = applyOverrides(&exp, l.Axes, set, env, pos); err != nil {
 		return nil, err
 	}
 	// After the overrides: --set name=... and NNX_NAME name the experiment too.
@@ -86,6 +90,7 @@ func Load(path string, set []string, env func(string) string) (*Loaded, error) {
 		l.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
 	l.Base, l.Outputs = exp.trial(), exp.Outputs
+	l.Base.DropShorthand(pos)
 	if err := strict.Errors(Validate(l.Base, pos)).Err(); err != nil {
 		// With a grid, a swept field is checked per trial; report only base
 		// errors in fields the grid does not replace.
@@ -176,13 +181,45 @@ func overridePaths() []string {
 	return append(gridPaths(), "name", "outputs.dir")
 }
 
+// parseGrid reads the grid: a mapping of field paths to lists (their
+// cartesian product), or a list of such mappings (the union of their
+// products, in order).
 func parseGrid(file string, g *yaml.Node) ([]Axis, error) {
 	if g.Kind == 0 || g.Tag == "!!null" {
 		return nil, nil
 	}
+	if g.Kind == yaml.SequenceNode {
+		if len(g.Content) == 0 {
+			return nil, &strict.Error{Pos: strict.Pos{File: file, Line: g.Line, Col: g.Column}, Field: "grid",
+				Msg: "grid: empty list: give at least one mapping of field paths to lists of values"}
+		}
+		var all []Axis
+		var errs strict.Errors
+		for i, item := range g.Content {
+			if item.Kind != yaml.MappingNode {
+				return nil, &strict.Error{Pos: strict.Pos{File: file, Line: item.Line, Col: item.Column}, Field: "grid",
+					Msg: fmt.Sprintf("grid[%d]: expected a mapping of field paths to lists of values, e.g. {train.epochs: [20]}", i)}
+			}
+			axes, err := parseAxes(file, item, i)
+			if err != nil {
+				errs = append(errs, err.(strict.Errors)...)
+			}
+			all = append(all, axes...)
+		}
+		return all, errs.Err()
+	}
+	axes, err := parseAxes(file, g, 0)
+	if err != nil {
+		return nil, err
+	}
+	return axes, nil
+}
+
+// parseAxes reads one mapping of field paths to lists of values.
+func parseAxes(file string, g *yaml.Node, group int) ([]Axis, error) {
 	if g.Kind != yaml.MappingNode {
-		return nil, &strict.Error{Pos: strict.Pos{File: file, Line: g.Line, Col: g.Column}, Field: "grid",
-			Msg: "grid: expected a mapping of field paths to lists of values"}
+		return nil, strict.Errors{{Pos: strict.Pos{File: file, Line: g.Line, Col: g.Column}, Field: "grid",
+			Msg: "grid: expected a mapping of field paths to lists of values (or a list of such mappings)"}}
 	}
 	valid := gridPaths()
 	var errs strict.Errors
@@ -218,14 +255,17 @@ func parseGrid(file string, g *yaml.Node) ([]Axis, error) {
 				Msg: fmt.Sprintf("grid.%s: empty list: give at least one value", k.Value)})
 			continue
 		}
-		axes = append(axes, Axis{Path: k.Value, Values: v.Content, Pos: at})
+		axes = append(axes, Axis{Path: k.Value, Values: v.Content, Pos: at, Group: group})
 	}
-	return axes, errs.Err()
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return axes, nil
 }
 
 // applyOverrides applies --set and NNX_* values through viper, in the order
 // Precedence gives, and drops the grid axes they replace.
-func applyOverrides(exp *Experiment, axes []Axis, set []string, env func(string) string, pos strict.Positions) ([]Axis, error) {
+func applyOverrides(exp *Experiment, axes []Axis, set []string, env func(string) string, pos strict.Positions) (_ []Axis, collapsed []string, _ error) {
 	v := viper.New()
 	valid := overridePaths()
 	flagged := map[string]string{}
@@ -250,7 +290,7 @@ func applyOverrides(exp *Experiment, axes []Axis, set []string, env func(string)
 		flagged[k] = kv
 	}
 	if err := errs.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Environment variables go through viper's own lookup, with env as the
 	// source so tests need not touch the process environment.
@@ -283,9 +323,12 @@ func applyOverrides(exp *Experiment, axes []Axis, set []string, env func(string)
 			}
 			continue
 		}
-		axes = slices.DeleteFunc(axes, func(a Axis) bool { return a.Path == k })
+		before := len(axes)
+		if axes = slices.DeleteFunc(axes, func(a Axis) bool { return a.Path == k }); len(axes) != before {
+			collapsed = append(collapsed, k)
+		}
 	}
-	return axes, errs.Err()
+	return axes, collapsed, errs.Err()
 }
 
 // scalarNode parses an override's text as YAML (so [64,64] is a list) and

@@ -37,7 +37,7 @@ func overridesBase() config.Trial {
 		Data:   config.Data{Source: "mnist", Limit: 1000},                               // limit: pipeline
 		Split:  config.Split{Folds: 3, Holdout: 0.3, Test: "official"},                  // folds: experiment over pipeline's 4
 		Model:  config.Model{Hidden: []int{32, 32}, Activation: "tanh", Init: "normal"}, // init: default
-		Train:  config.Train{Epochs: 20, BatchSize: 32, Optimizer: "sgd", LearningRate: 0.05, Momentum: 0.9},
+		Train:  config.Train{Epochs: 20, BatchSize: 32, Optimizer: "sgd", LearningRate: 0.05, Momentum: 0.9, Schedule: "constant", StepSize: 10, Gamma: 0.1, EarlyStopping: config.EarlyStopping{Metric: "val_accuracy"}},
 		Device: "cpu",
 		Seed:   7,
 	}
@@ -312,7 +312,7 @@ func TestDefaults(t *testing.T) {
 		Data:   config.Data{Source: "mnist"},
 		Split:  config.Split{Folds: 5, Holdout: 0.2, Test: "official"},
 		Model:  config.Model{Hidden: []int{128, 128}, Activation: "relu", Init: "normal"},
-		Train:  config.Train{Epochs: 10, BatchSize: 32, Optimizer: "sgd", LearningRate: 0.01},
+		Train:  config.Train{Epochs: 10, BatchSize: 32, Optimizer: "sgd", LearningRate: 0.01, Schedule: "constant", StepSize: 10, Gamma: 0.1, EarlyStopping: config.EarlyStopping{Metric: "val_accuracy"}},
 		Device: "cpu",
 		Seed:   42,
 	}
@@ -499,7 +499,7 @@ func TestValidate(t *testing.T) {
 		}, want: []string{
 			`data.source: unknown value "cifar" (valid: mnist)`,
 			`split.test: unknown value "mine" (valid: official)`,
-			`model.init: unknown value "xavier" (valid: normal, glorot)`,
+			`model.init: unknown value "xavier" (valid: normal, glorot, he, pytorch)`,
 			`train.optimizer: unknown value "adma" (did you mean "adam"?)`,
 		}},
 		{name: "layers", mod: func(c *config.Trial) { c.Model.Hidden = []int{4, 0, -1} },

@@ -15,44 +15,68 @@ import (
 	"github.com/nnx-dev/nnx/pkg/model"
 )
 
+// Batch-norm constants, as PyTorch's defaults: running = 0.9*running +
+// 0.1*batch, and eps under the square root.
+const (
+	bnMomentum = 0.1
+	bnEpsilon  = 1e-5
+)
+
 // Options configure training.
 type Options struct {
 	BatchSize    int
 	EvalBatch    int     // examples per evaluation pass; 0 means 1000
 	Optimizer    string  // "sgd" or "adam"
 	LearningRate float64 // > 0
-	Momentum     float64 // sgd only, in [0, 1)
-	Init         string  // "normal" (N(0, 0.01), the seed's) or "glorot"
+	Momentum     float64 // sgd: in [0, 1)
+	Nesterov     bool    // sgd: Nesterov momentum
+	WeightDecay  float64 // L2 penalty added to the gradients, >= 0
+	Init         string  // see Inits
 }
 
 // Optimizers lists the optimiser names Options accepts.
 func Optimizers() []string { return []string{"sgd", "adam"} }
 
-// Inits lists the initialisation names Options accepts.
-func Inits() []string { return []string{"normal", "glorot"} }
+// Inits lists the initialisations Options accepts: "normal" draws weights
+// from N(0, 0.01) (the seed MLP's); "glorot" uniform Glorot; "he" normal
+// He (Kaiming), for ReLU; "pytorch" U(±1/sqrt(fan_in)) for weights and
+// biases, PyTorch's default for Linear and Conv2d. Biases start at 0 except
+// with "pytorch"; batch-norm scales at 1 and shifts at 0.
+func Inits() []string { return []string{"normal", "glorot", "he", "pytorch"} }
 
 // Net is a network being trained. It is not safe for concurrent use.
 type Net struct {
 	spec   model.Spec
 	opt    Options
 	params []model.Param
-	values []*tensor.Dense // weights, shared by both graphs
+	values []*tensor.Dense // every param's values; learnables are shared by both graphs
+	learn  []int           // indices of learnable params
+	drop   *rand.Rand      // dropout masks
+	optim  *optimizer
 
-	train  *pass
-	eval   *pass
-	solver G.Solver
-	learn  G.Nodes
+	train *pass
+	eval  *pass
 }
 
 // pass is one compiled graph with a fixed batch size.
 type pass struct {
-	batch  int
-	g      *G.ExprGraph
-	vm     G.VM
-	x, y   *tensor.Dense // inputs, written in place before each run
-	loss   G.Value       // training only
-	output G.Value       // logits (training) or probabilities (evaluation)
-	wnodes G.Nodes
+	batch   int
+	g       *G.ExprGraph
+	vm      G.VM
+	x, y    *tensor.Dense // inputs, written in place before each run
+	loss    G.Value       // training only
+	output  G.Value       // logits (training) or probabilities (evaluation)
+	wnodes  G.Nodes       // learnable param nodes, in n.learn order
+	bn      []*G.BatchNormOp
+	masks   []mask
+	weights [][]float32 // learnable values, in n.learn order
+	grads   [][]float32
+}
+
+// mask is a dropout layer's keep mask, redrawn before every training step.
+type mask struct {
+	rate float64
+	t    *tensor.Dense
 }
 
 // New builds a network with weights drawn from rng.
@@ -63,35 +87,25 @@ func New(spec model.Spec, opt Options, rng *rand.Rand) (*Net, error) {
 	if opt.EvalBatch == 0 {
 		opt.EvalBatch = 1000
 	}
-	if !(opt.LearningRate > 0) {
-		return nil, fmt.Errorf("learning rate must be > 0, got %g", opt.LearningRate)
-	}
 	params, err := spec.Params()
 	if err != nil {
 		return nil, err
 	}
-	n := &Net{spec: spec, opt: opt, params: params}
-	for _, p := range params {
+	n := &Net{spec: spec, opt: opt, params: params, drop: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))}
+	var sizes []int
+	for i, p := range params {
 		data, err := initValues(p, opt.Init, rng)
 		if err != nil {
 			return nil, err
 		}
 		n.values = append(n.values, tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(data)))
+		if p.Learnable {
+			n.learn = append(n.learn, i)
+			sizes = append(sizes, len(data))
+		}
 	}
-	switch opt.Optimizer {
-	case "sgd", "":
-		if opt.Momentum < 0 || opt.Momentum >= 1 {
-			return nil, fmt.Errorf("momentum must be in [0, 1), got %g", opt.Momentum)
-		}
-		if opt.Momentum == 0 {
-			n.solver = G.NewVanillaSolver(G.WithLearnRate(opt.LearningRate))
-		} else {
-			n.solver = G.NewMomentum(G.WithLearnRate(opt.LearningRate), G.WithMomentum(opt.Momentum))
-		}
-	case "adam":
-		n.solver = G.NewAdamSolver(G.WithLearnRate(opt.LearningRate))
-	default:
-		return nil, fmt.Errorf("unknown optimizer %q (valid: sgd, adam)", opt.Optimizer)
+	if n.optim, err = newOptimizer(opt, sizes); err != nil {
+		return nil, err
 	}
 	if n.train, err = n.build(opt.BatchSize, true); err != nil {
 		return nil, fmt.Errorf("building the training graph: %w", err)
@@ -102,29 +116,52 @@ func New(spec model.Spec, opt Options, rng *rand.Rand) (*Net, error) {
 // initValues draws a parameter's starting values.
 func initValues(p model.Param, init string, rng *rand.Rand) ([]float32, error) {
 	data := make([]float32, model.Shape(p.Shape).Size())
-	if p.Bias {
+	fill := func(v float32) {
+		for i := range data {
+			data[i] = v
+		}
+	}
+	switch p.Role {
+	case model.Scale, model.RunningVar:
+		fill(1)
+		return data, nil
+	case model.Shift, model.RunningMean:
 		return data, nil
 	}
-	switch init {
-	case "normal", "":
-		for i := range data {
-			data[i] = float32(rng.NormFloat64() * 0.01)
-		}
-	case "glorot":
-		fanOut := p.Shape[len(p.Shape)-1]
-		a := math.Sqrt(6 / float64(p.FanIn+fanOut))
+	uniform := func(a float64) {
 		for i := range data {
 			data[i] = float32((2*rng.Float64() - 1) * a)
 		}
+	}
+	switch init {
+	case "normal", "":
+		if p.Role == model.Weight {
+			for i := range data {
+				data[i] = float32(rng.NormFloat64() * 0.01)
+			}
+		}
+	case "glorot":
+		if p.Role == model.Weight {
+			uniform(math.Sqrt(6 / float64(p.FanIn+p.FanOut)))
+		}
+	case "he":
+		if p.Role == model.Weight {
+			sd := math.Sqrt(2 / float64(p.FanIn))
+			for i := range data {
+				data[i] = float32(rng.NormFloat64() * sd)
+			}
+		}
+	case "pytorch":
+		uniform(1 / math.Sqrt(float64(p.FanIn)))
 	default:
-		return nil, fmt.Errorf("unknown init %q (valid: normal, glorot)", init)
+		return nil, fmt.Errorf("unknown init %q (valid: normal, glorot, he, pytorch)", init)
 	}
 	return data, nil
 }
 
 // build compiles the graph for one batch size. Training graphs end in the
 // mean softmax cross-entropy and its gradients; evaluation graphs in softmax
-// probabilities.
+// probabilities, with batch norm on running statistics and no dropout.
 func (n *Net) build(batch int, training bool) (p *pass, err error) {
 	defer func() {
 		// gorgonia's constructors panic on shape and type errors.
@@ -132,20 +169,30 @@ func (n *Net) build(batch int, training bool) (p *pass, err error) {
 			err = fmt.Errorf("gorgonia: %v", r)
 		}
 	}()
-	in := n.spec.Input.Size()
 	p = &pass{batch: batch, g: G.NewGraph()}
-	p.x = tensor.New(tensor.WithShape(batch, in), tensor.Of(tensor.Float32))
-	x := G.NewMatrix(p.g, tensor.Float32, G.WithShape(batch, in), G.WithName("x"), G.WithValue(p.x))
-	for i, prm := range n.params {
-		p.wnodes = append(p.wnodes, G.NewMatrix(p.g, tensor.Float32, G.WithShape(prm.Shape...),
+	xshape := append([]int{batch}, n.spec.Input...)
+	p.x = tensor.New(tensor.WithShape(xshape...), tensor.Of(tensor.Float32))
+	x := G.NewTensor(p.g, tensor.Float32, len(xshape), G.WithShape(xshape...), G.WithName("x"), G.WithValue(p.x))
+	for _, i := range n.learn {
+		prm := n.params[i]
+		p.wnodes = append(p.wnodes, G.NewTensor(p.g, tensor.Float32, len(prm.Shape), G.WithShape(prm.Shape...),
 			G.WithName(prm.Name), G.WithValue(n.values[i])))
+		p.weights = append(p.weights, n.values[i].Data().([]float32))
 	}
-	logits, err := n.forward(x, p.wnodes)
+	f, err := forward(n.spec, x, p.wnodes, training)
 	if err != nil {
 		return nil, err
 	}
+	p.bn = f.bn
+	for _, m := range f.masks {
+		t := tensor.New(tensor.WithShape(m.node.Shape()...), tensor.Of(tensor.Float32))
+		if err := G.Let(m.node, t); err != nil {
+			return nil, err
+		}
+		p.masks = append(p.masks, mask{rate: m.rate, t: t})
+	}
 	if !training {
-		probs, err := G.SoftMax(logits)
+		probs, err := G.SoftMax(f.logits)
 		if err != nil {
 			return nil, err
 		}
@@ -155,6 +202,25 @@ func (n *Net) build(batch int, training bool) (p *pass, err error) {
 	}
 	p.y = tensor.New(tensor.WithShape(batch, n.spec.Classes), tensor.Of(tensor.Float32))
 	y := G.NewMatrix(p.g, tensor.Float32, G.WithShape(batch, n.spec.Classes), G.WithName("y"), G.WithValue(p.y))
+	loss, err := crossEntropy(f.logits, y)
+	if err != nil {
+		return nil, err
+	}
+	G.Read(loss, &p.loss)
+	G.Read(f.logits, &p.output)
+	if _, err := G.Grad(loss, p.wnodes...); err != nil {
+		return nil, err
+	}
+	p.vm = G.NewTapeMachine(p.g, G.BindDualValues(p.wnodes...))
+	// A new training VM resets batch-norm statistics: restore ours.
+	if err := n.pushStats(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// crossEntropy is the mean over the batch of -sum(y * log softmax(logits)).
+func crossEntropy(logits, y *G.Node) (*G.Node, error) {
 	logp, err := G.LogSoftMax(logits)
 	if err != nil {
 		return nil, err
@@ -171,36 +237,62 @@ func (n *Net) build(batch int, training bool) (p *pass, err error) {
 	if err != nil {
 		return nil, err
 	}
-	loss, err := G.Neg(mean)
-	if err != nil {
-		return nil, err
-	}
-	G.Read(loss, &p.loss)
-	G.Read(logits, &p.output)
-	if _, err := G.Grad(loss, p.wnodes...); err != nil {
-		return nil, err
-	}
-	n.learn = p.wnodes
-	p.vm = G.NewTapeMachine(p.g, G.BindDualValues(p.wnodes...))
-	return p, nil
+	return G.Neg(mean)
 }
 
-// forward adds the layers to the graph and returns the logits node.
-func (n *Net) forward(x *G.Node, w G.Nodes) (*G.Node, error) {
+// built is what forward adds to a graph.
+type built struct {
+	logits *G.Node
+	bn     []*G.BatchNormOp
+	masks  []maskNode
+}
+
+type maskNode struct {
+	rate float64
+	node *G.Node
+}
+
+// forward adds the layers to x's graph. w holds the learnable param nodes
+// in model.Spec.Params order. It works in any float dtype, which the
+// gradient checks use.
+func forward(spec model.Spec, x *G.Node, w G.Nodes, training bool) (built, error) {
+	var out built
 	h := x
 	wi := 0
+	batch := x.Shape()[0]
+	dt := x.Dtype()
 	var err error
-	for _, l := range n.spec.Layers {
+	for i, l := range spec.Layers {
 		switch l.Kind {
 		case model.Dense:
-			if h, err = G.Mul(h, w[wi]); err != nil {
-				return nil, err
-			}
-			if h, err = G.BroadcastAdd(h, w[wi+1], nil, []byte{0}); err != nil {
-				return nil, err
+			if h, err = G.Mul(h, w[wi]); err == nil {
+				h, err = G.BroadcastAdd(h, w[wi+1], nil, []byte{0})
 			}
 			wi += 2
+		case model.Conv2D:
+			pad, st := []int{l.Padding, l.Padding}, []int{l.EffectiveStride(), l.EffectiveStride()}
+			if h, err = G.Conv2d(h, w[wi], tensor.Shape{l.Kernel, l.Kernel}, pad, st, []int{1, 1}); err == nil {
+				h, err = G.BroadcastAdd(h, w[wi+1], nil, []byte{0, 2, 3})
+			}
+			wi += 2
+		case model.MaxPool2D:
+			st := l.EffectiveStride()
+			h, err = G.MaxPool2D(h, tensor.Shape{l.Kernel, l.Kernel}, []int{0, 0}, []int{st, st})
+		case model.BatchNorm:
+			var op *G.BatchNormOp
+			h, _, _, op, err = G.BatchNorm(h, w[wi], w[wi+1], bnMomentum, bnEpsilon)
+			out.bn = append(out.bn, op)
+			wi += 2
+		case model.Dropout:
+			if training && l.Rate > 0 {
+				m := G.NewTensor(x.Graph(), dt, h.Dims(), G.WithShape(h.Shape().Clone()...), G.WithName(fmt.Sprintf("dropout%d", i)))
+				out.masks = append(out.masks, maskNode{rate: l.Rate, node: m})
+				h, err = G.HadamardProd(h, m)
+			}
 		case model.Flatten:
+			if h.Dims() != 2 {
+				h, err = G.Reshape(h, tensor.Shape{batch, h.Shape().TotalSize() / batch})
+			}
 		case model.ReLU:
 			h, err = G.Rectify(h)
 		case model.Tanh:
@@ -210,14 +302,18 @@ func (n *Net) forward(x *G.Node, w G.Nodes) (*G.Node, error) {
 		case model.Softmax:
 			h, err = G.SoftMax(h)
 		default:
-			return nil, fmt.Errorf("layer %s is not supported by the engine", l.Kind)
+			err = fmt.Errorf("layer %s is not supported by the engine", l.Kind)
 		}
 		if err != nil {
-			return nil, err
+			return out, fmt.Errorf("layers[%d] %s: %w", i, l.Kind, err)
 		}
 	}
-	return h, nil
+	out.logits = h
+	return out, nil
 }
+
+// SetLearningRate changes the learning rate for the following steps.
+func (n *Net) SetLearningRate(lr float64) { n.optim.lr = lr }
 
 // Step runs one optimiser step on a minibatch of exactly BatchSize examples
 // (x holds BatchSize*features values, y the labels). It returns the mean loss
@@ -233,14 +329,36 @@ func (n *Net) Step(x []float32, y []uint8) (loss float64, correct int, err error
 	for i, c := range y {
 		oh[i*n.spec.Classes+int(c)] = 1
 	}
+	for _, m := range p.masks {
+		keep := float32(1 / (1 - m.rate))
+		d := m.t.Data().([]float32)
+		for i := range d {
+			if n.drop.Float64() < m.rate {
+				d[i] = 0
+			} else {
+				d[i] = keep
+			}
+		}
+	}
 	if err := p.vm.RunAll(); err != nil {
 		p.vm.Reset()
 		return 0, 0, fmt.Errorf("training step: %w", err)
 	}
-	p.vm.Reset()
-	if err := n.solver.Step(G.NodesToValueGrads(n.learn)); err != nil {
-		return 0, 0, fmt.Errorf("optimizer step: %w", err)
+	if p.grads == nil {
+		for _, w := range p.wnodes {
+			g, err := w.Grad()
+			if err != nil {
+				p.vm.Reset()
+				return 0, 0, err
+			}
+			p.grads = append(p.grads, g.Data().([]float32))
+		}
 	}
+	n.optim.step(p.weights, p.grads)
+	for _, g := range p.grads {
+		clear(g) // gorgonia accumulates into gradients
+	}
+	p.vm.Reset()
 	loss = float64(scalar(p.loss))
 	logits := p.output.Data().([]float32)
 	for i, c := range y {
@@ -274,9 +392,9 @@ func argmax(v []float32) int {
 	return best
 }
 
-// Predict writes the class probabilities of the count examples in x
-// (count*features values) into probs (count*classes values), in batches of
-// EvalBatch with the current weights.
+// Predict writes the class probabilities of the examples in x (a whole
+// number of examples) into probs (classes values per example), in batches
+// of EvalBatch with the current weights and batch-norm statistics.
 func (n *Net) Predict(x []float32, probs []float32) error {
 	feat, classes := n.spec.Input.Size(), n.spec.Classes
 	count := len(x) / feat
@@ -290,6 +408,10 @@ func (n *Net) Predict(x []float32, probs []float32) error {
 		}
 	}
 	p := n.eval
+	n.pullStats()
+	if err := n.pushStats(p); err != nil {
+		return err
+	}
 	xb := p.x.Data().([]float32)
 	for start := 0; start < count; start += p.batch {
 		m := min(p.batch, count-start)
@@ -305,14 +427,65 @@ func (n *Net) Predict(x []float32, probs []float32) error {
 	return nil
 }
 
-// Weights returns a copy of every parameter tensor.
+// statParams pairs each batch-norm layer with its running-statistics
+// params, in layer order.
+func (n *Net) statParams() (means, vars []int) {
+	for i, p := range n.params {
+		switch p.Role {
+		case model.RunningMean:
+			means = append(means, i)
+		case model.RunningVar:
+			vars = append(vars, i)
+		}
+	}
+	return means, vars
+}
+
+// pullStats copies the training graph's running statistics into n.values.
+func (n *Net) pullStats() {
+	means, vars := n.statParams()
+	for k, op := range n.train.bn {
+		m, v := op.Stats()
+		copy(n.values[means[k]].Data().([]float32), m.Data().([]float32))
+		copy(n.values[vars[k]].Data().([]float32), v.Data().([]float32))
+	}
+}
+
+// pushStats sets a pass's batch-norm statistics from n.values.
+func (n *Net) pushStats(p *pass) error {
+	means, vars := n.statParams()
+	for k, op := range p.bn {
+		if err := op.SetStats(n.values[means[k]], n.values[vars[k]]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Weights returns a copy of every tensor the network keeps, batch-norm
+// running statistics included, in model.Spec.Params order.
 func (n *Net) Weights() []model.Tensor {
+	n.pullStats()
 	out := make([]model.Tensor, len(n.params))
 	for i, p := range n.params {
 		out[i] = model.Tensor{Name: p.Name, Shape: append([]int(nil), p.Shape...),
 			Data: append([]float32(nil), n.values[i].Data().([]float32)...)}
 	}
 	return out
+}
+
+// SetWeights replaces every tensor with ws (as Weights returns them).
+func (n *Net) SetWeights(ws []model.Tensor) error {
+	if len(ws) != len(n.params) {
+		return fmt.Errorf("set weights: %d tensors, the model has %d", len(ws), len(n.params))
+	}
+	for i, p := range n.params {
+		if ws[i].Name != p.Name || model.Shape(ws[i].Shape).Size() != model.Shape(p.Shape).Size() {
+			return fmt.Errorf("set weights: tensor %d is %s %v, want %s %v", i, ws[i].Name, ws[i].Shape, p.Name, p.Shape)
+		}
+		copy(n.values[i].Data().([]float32), ws[i].Data)
+	}
+	return n.pushStats(n.train)
 }
 
 // Close releases the compiled graphs.

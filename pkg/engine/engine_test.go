@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/nnx-dev/nnx/pkg/model"
@@ -82,8 +83,10 @@ func TestStepUpdatesSharedWeights(t *testing.T) {
 		}
 	}
 	after := net.Weights()
-	if after[0].Data[0] == before[0].Data[0] {
-		t.Fatal("weights did not change after training")
+	for i := range after {
+		if reflect.DeepEqual(after[i].Data, before[i].Data) {
+			t.Errorf("%s did not change after training", after[i].Name)
+		}
 	}
 	// Predict (a separate graph, batch 3 so the last batch is padded) sees the trained weights.
 	probs := make([]float32, 4*3)
@@ -137,7 +140,9 @@ func TestOptionErrors(t *testing.T) {
 		{Options{BatchSize: 1, LearningRate: 0}, "learning rate must be > 0, got 0"},
 		{Options{BatchSize: 1, LearningRate: 1, Optimizer: "lbfgs"}, `unknown optimizer "lbfgs" (valid: sgd, adam)`},
 		{Options{BatchSize: 1, LearningRate: 1, Momentum: 1}, "momentum must be in [0, 1), got 1"},
-		{Options{BatchSize: 1, LearningRate: 1, Init: "he"}, `unknown init "he" (valid: normal, glorot)`},
+		{Options{BatchSize: 1, LearningRate: 1, Init: "xavier"}, `unknown init "xavier" (valid: normal, glorot, he, pytorch)`},
+		{Options{BatchSize: 1, LearningRate: 1, Nesterov: true}, "nesterov needs a momentum > 0"},
+		{Options{BatchSize: 1, LearningRate: 1, WeightDecay: -1}, "weight decay must be >= 0, got -1"},
 	} {
 		_, err := New(spec, tc.opt, rng)
 		if err == nil || err.Error() != tc.want {

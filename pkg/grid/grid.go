@@ -70,54 +70,97 @@ func ID(c config.Trial) string {
 
 // Expand returns the trials of an experiment: one per combination of axis
 // values, the first axis varying slowest. Every trial is validated; errors
-// point at the grid value that caused them.
+// point at the grid value that caused them. Two trials with the same
+// config are an error in the file, but when an override collapsed an axis
+// the repeat is dropped.
 func Expand(l *config.Loaded) ([]Trial, error) {
-	count := 1
-	for _, a := range l.Axes {
-		count *= len(a.Values)
-		if count > MaxTrials {
-			return nil, &strict.Error{Pos: a.Pos, Field: "grid",
-				Msg: fmt.Sprintf("grid: more than %d trials; split the experiment", MaxTrials)}
-		}
-	}
 	var errs strict.Errors
 	seenErr := map[string]bool{}
 	seenID := map[string]int{}
-	trials := make([]Trial, 0, count)
-	for i := 0; i < count; i++ {
-		t := Trial{Index: i, Config: l.Base}
-		t.Config.Model.Hidden = append([]int(nil), l.Base.Model.Hidden...)
-		pos := maps.Clone(l.Pos)
-		choice := choices(l.Axes, i)
-		ok := true
-		for a, axis := range l.Axes {
-			node := axis.Values[choice[a]]
-			if err := strict.SetPath(axis.Pos.File, &t.Config, axis.Path, node, pos); err != nil {
-				ok = false
-				addErrs(&errs, seenErr, err)
+	var trials []Trial
+	var choiceOf [][]int // per trial: its group's value choices
+	var groupOf [][]config.Axis
+	for _, axes := range groups(l.Axes) {
+		count := 1
+		for _, a := range axes {
+			count *= len(a.Values)
+			if count+len(trials) > MaxTrials {
+				return nil, &strict.Error{Pos: a.Pos, Field: "grid",
+					Msg: fmt.Sprintf("grid: more than %d trials; split the experiment", MaxTrials)}
+			}
+		}
+		for i := 0; i < count; i++ {
+			t := Trial{Index: len(trials), Config: l.Base.Clone()}
+			pos := maps.Clone(l.Pos)
+			choice := choices(axes, i)
+			ok := true
+			for a, axis := range axes {
+				node := axis.Values[choice[a]]
+				if err := strict.SetPath(axis.Pos.File, &t.Config, axis.Path, node, pos); err != nil {
+					ok = false
+					addErrs(&errs, seenErr, err)
+					continue
+				}
+				t.Params = append(t.Params, Param{Path: axis.Path, Value: flow(node)})
+			}
+			if !ok {
 				continue
 			}
-			t.Params = append(t.Params, Param{Path: axis.Path, Value: flow(node)})
+			t.Config.DropShorthand(pos)
+			for _, e := range config.Validate(t.Config, pos) {
+				addErrs(&errs, seenErr, e)
+			}
+			t.ID = ID(t.Config)
+			if _, dup := seenID[t.ID]; dup && len(l.Collapsed) > 0 {
+				continue // an override made this trial repeat an earlier one
+			}
+			if j, dup := seenID[t.ID]; dup {
+				at := axesPos(axes)
+				if slicesEqualAxes(groupOf[j], axes) {
+					at = repeatedAt(axes, choiceOf[j], choice)
+				}
+				addErrs(&errs, seenErr, &strict.Error{Pos: at, Field: "grid",
+					Msg: fmt.Sprintf("grid: trials %d (%s) and %d (%s) are the same configuration: remove the repeated value",
+						j+1, trials[j].Label(), t.Index+1, t.Label())})
+			}
+			seenID[t.ID] = t.Index
+			trials = append(trials, t)
+			choiceOf = append(choiceOf, choice)
+			groupOf = append(groupOf, axes)
 		}
-		if !ok {
-			continue
-		}
-		for _, e := range config.Validate(t.Config, pos) {
-			addErrs(&errs, seenErr, e)
-		}
-		t.ID = ID(t.Config)
-		if j, dup := seenID[t.ID]; dup {
-			addErrs(&errs, seenErr, &strict.Error{Pos: repeatedAt(l.Axes, choices(l.Axes, j), choice), Field: "grid",
-				Msg: fmt.Sprintf("grid: trials %d (%s) and %d (%s) are the same configuration: remove the repeated value",
-					j+1, trials[j].Label(), i+1, t.Label())})
-		}
-		seenID[t.ID] = i
-		trials = append(trials, t)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return trials, nil
+}
+
+// groups splits the axes by group, in order; no axes is one empty group
+// (the base trial).
+func groups(axes []config.Axis) [][]config.Axis {
+	if len(axes) == 0 {
+		return [][]config.Axis{nil}
+	}
+	var out [][]config.Axis
+	for i, a := range axes {
+		if i == 0 || a.Group != axes[i-1].Group {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], a)
+	}
+	return out
+}
+
+// axesPos is where a group of axes starts.
+func axesPos(axes []config.Axis) strict.Pos {
+	if len(axes) == 0 {
+		return strict.Pos{}
+	}
+	return axes[0].Pos
+}
+
+func slicesEqualAxes(a, b []config.Axis) bool {
+	return len(a) > 0 && len(b) > 0 && a[0].Pos == b[0].Pos
 }
 
 // choices returns the index into each axis's values of trial i, the first

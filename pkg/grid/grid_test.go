@@ -364,3 +364,32 @@ func TestLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestExpandGroups expands the CNN experiment, whose grid is a list of
+// mappings: one trial per seed-table row, in file order.
+func TestExpandGroups(t *testing.T) {
+	trials := expand(t, "../../experiments/cnn.yaml")
+	want := []struct {
+		label  string
+		epochs int
+		lr     float64
+		folds  int
+	}{
+		{"epochs=20 learning_rate=0.01 folds=5", 20, 0.01, 5},
+		{"epochs=30 learning_rate=0.005 folds=3", 30, 0.005, 3},
+		{"epochs=50 learning_rate=0.005 folds=5", 50, 0.005, 5},
+	}
+	if len(trials) != len(want) {
+		t.Fatalf("%d trials, want %d", len(trials), len(want))
+	}
+	for i, w := range want {
+		tr := trials[i]
+		c := tr.Config
+		if tr.Index != i || tr.Label() != w.label || c.Train.Epochs != w.epochs || c.Train.LearningRate != w.lr || c.Split.Folds != w.folds {
+			t.Errorf("trial %d: %d %q epochs %d lr %g folds %d; want %+v", i, tr.Index, tr.Label(), c.Train.Epochs, c.Train.LearningRate, c.Split.Folds, w)
+		}
+		if len(c.Model.Layers) != 8 || c.Model.Layers[0].Conv2D == nil || c.Model.Layers[0].Conv2D.Filters != 10 {
+			t.Errorf("trial %d: layers not resolved: %+v", i, c.Model.Layers)
+		}
+	}
+}

@@ -15,32 +15,84 @@ import (
 	"github.com/nnx-dev/nnx/pkg/results"
 )
 
-// MLPColumns are the seed README's MLP table columns, with the
-// cross-validated accuracy added.
-func MLPColumns() []string {
-	return []string{"Epochs", "Learning rate", "Hidden Layer dimensions", "KFolds",
-		"Training Accuracy", "Validation Accuracy", "Test Accuracy", "Running time"}
+// Column is one table column: a key (as a pipeline's report section names
+// it), a header and how a trial fills it.
+type Column struct {
+	Key    string
+	Header string
+	Cell   func(m *results.Metrics) string
 }
 
-// Rows renders one row per trial in MLPColumns order.
-func Rows(ms []*results.Metrics) [][]string {
-	rows := make([][]string, 0, len(ms))
-	for _, m := range ms {
-		c := m.Config
-		hidden := make([]string, len(c.Model.Hidden))
-		for i, h := range c.Model.Hidden {
-			hidden[i] = fmt.Sprint(h)
+// Columns lists every column nnx can show, by key.
+func Columns() []Column {
+	done := func(f func(m *results.Metrics) string) func(m *results.Metrics) string {
+		return func(m *results.Metrics) string {
+			if m.Status != results.StatusDone {
+				return m.Status
+			}
+			return f(m)
 		}
-		row := []string{fmt.Sprint(c.Train.Epochs), fmt.Sprint(c.Train.LearningRate), strings.Join(hidden, " x "),
-			fmt.Sprint(c.Split.Folds)}
-		if m.Status != results.StatusDone {
-			row = append(row, m.Status, m.Status, m.Status, Duration(m.Seconds))
-		} else {
-			row = append(row, Accuracy(m.TrainAccuracy), Accuracy(m.ValAccuracy), Percent(m.TestAccuracy), Duration(m.Seconds))
+	}
+	return []Column{
+		{"trial", "Trial", func(m *results.Metrics) string { return m.Trial }},
+		{"label", "Parameters", func(m *results.Metrics) string { return m.Label }},
+		{"epochs", "Epochs", func(m *results.Metrics) string { return fmt.Sprint(m.Config.Train.Epochs) }},
+		{"learning_rate", "Learning rate", func(m *results.Metrics) string { return fmt.Sprint(m.Config.Train.LearningRate) }},
+		{"batch_size", "Batch size", func(m *results.Metrics) string { return fmt.Sprint(m.Config.Train.BatchSize) }},
+		{"optimizer", "Optimizer", func(m *results.Metrics) string { return m.Config.Train.Optimizer }},
+		{"hidden", "Hidden Layer dimensions", func(m *results.Metrics) string {
+			hidden := make([]string, len(m.Config.Model.Hidden))
+			for i, h := range m.Config.Model.Hidden {
+				hidden[i] = fmt.Sprint(h)
+			}
+			return strings.Join(hidden, " x ")
+		}},
+		{"folds", "KFolds", func(m *results.Metrics) string { return fmt.Sprint(m.Config.Split.Folds) }},
+		{"train_accuracy", "Training Accuracy", done(func(m *results.Metrics) string { return Accuracy(m.TrainAccuracy) })},
+		{"val_accuracy", "Validation Accuracy", done(func(m *results.Metrics) string { return Accuracy(m.ValAccuracy) })},
+		{"test_accuracy", "Test Accuracy", done(func(m *results.Metrics) string { return Percent(m.TestAccuracy) })},
+		{"time", "Running time", func(m *results.Metrics) string { return Duration(m.Seconds) }},
+	}
+}
+
+// DefaultColumns are the seed README's columns for the kind of model the
+// trials train (its MLP table, or its CNN table), with the cross-validated
+// accuracy added.
+func DefaultColumns(ms []*results.Metrics) []string {
+	for _, m := range ms {
+		if len(m.Config.Model.Layers) > 0 {
+			return []string{"epochs", "learning_rate", "folds", "train_accuracy", "val_accuracy", "test_accuracy", "time"}
+		}
+	}
+	return []string{"epochs", "learning_rate", "hidden", "folds", "train_accuracy", "val_accuracy", "test_accuracy", "time"}
+}
+
+// Table renders the named columns for the trials: a header and one row per
+// trial. An unknown key is an error that lists the valid ones.
+func Table(keys []string, ms []*results.Metrics) (header []string, rows [][]string, err error) {
+	byKey := map[string]Column{}
+	var valid []string
+	for _, c := range Columns() {
+		byKey[c.Key] = c
+		valid = append(valid, c.Key)
+	}
+	cols := make([]Column, len(keys))
+	for i, k := range keys {
+		c, ok := byKey[k]
+		if !ok {
+			return nil, nil, fmt.Errorf("unknown report column %q (valid: %s)", k, strings.Join(valid, ", "))
+		}
+		cols[i] = c
+		header = append(header, c.Header)
+	}
+	for _, m := range ms {
+		row := make([]string, len(cols))
+		for i, c := range cols {
+			row[i] = c.Cell(m)
 		}
 		rows = append(rows, row)
 	}
-	return rows
+	return header, rows, nil
 }
 
 // Percent writes a fraction as a percentage with two decimals: "97.31%".

@@ -5,9 +5,11 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/nnx-dev/nnx/pkg/config"
@@ -41,8 +43,9 @@ type Fold struct {
 	TrainSize     int     `json:"train_size"`
 	ValSize       int     `json:"val_size"`
 	Epochs        []Epoch `json:"epochs"`
-	TrainAccuracy float64 `json:"train_accuracy"` // last epoch's
-	ValAccuracy   float64 `json:"val_accuracy"`   // last epoch's
+	BestEpoch     int     `json:"best_epoch"`     // the epoch whose model the fold keeps: the last, or early stopping's best
+	TrainAccuracy float64 `json:"train_accuracy"` // the kept epoch's
+	ValAccuracy   float64 `json:"val_accuracy"`   // the kept epoch's
 	Test          Eval    `json:"test"`           // this fold's final model on the test set
 	Seconds       float64 `json:"seconds"`
 	weights       []model.Tensor
@@ -89,18 +92,11 @@ func Device(configured string) (device, note string, err error) {
 	return "", "", fmt.Errorf("unknown device %q (valid: cpu, cuda, auto)", configured)
 }
 
-// Spec builds the model described by a trial config for the given data.
-func Spec(c config.Trial, d *dataset.Set) model.Spec {
-	return model.Spec{
-		Input:   model.Shape{d.Rows, d.Cols},
-		Classes: d.Classes,
-		Layers:  append([]model.Layer{{Kind: model.Flatten}}, model.MLP(c.Model.Hidden, model.Kind(c.Model.Activation), d.Classes)...),
-	}
-}
-
-// Run trains every fold of a trial. progress, if not nil, gets an Event per
-// epoch. A cancelled ctx stops between steps with ctx.Err().
-func Run(ctx context.Context, c config.Trial, data Data, progress func(Event)) (*Result, error) {
+// Run trains every fold of a trial, up to jobs folds at a time (each fold
+// has its own random streams, so the result does not depend on jobs).
+// progress, if not nil, gets an Event per epoch, from one goroutine at a
+// time. A cancelled ctx stops between steps with ctx.Err().
+func Run(ctx context.Context, c config.Trial, data Data, jobs int, progress func(Event)) (*Result, error) {
 	if _, _, err := Device(c.Device); err != nil {
 		return nil, err
 	}
@@ -109,14 +105,48 @@ func Run(ctx context.Context, c config.Trial, data Data, progress func(Event)) (
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{}
-	for i, f := range folds {
-		fr, err := runFold(ctx, c, data, i, len(folds), f, progress)
-		if err != nil {
-			return nil, fmt.Errorf("fold %d of %d: %w", i+1, len(folds), err)
+	var mu sync.Mutex
+	report := func(e Event) {
+		if progress != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			progress(e)
 		}
-		res.Folds = append(res.Folds, *fr)
-		if fr.ValAccuracy > res.Folds[res.BestFold].ValAccuracy {
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := &Result{Folds: make([]Fold, len(folds))}
+	errs := make([]error, len(folds))
+	sem := make(chan struct{}, max(jobs, 1))
+	var wg sync.WaitGroup
+	for i, f := range folds {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fr, err := runFold(ctx, c, data, i, len(folds), f, report)
+			if err != nil {
+				errs[i] = fmt.Errorf("fold %d of %d: %w", i+1, len(folds), err)
+				cancel()
+				return
+			}
+			res.Folds[i] = *fr
+		}()
+	}
+	wg.Wait()
+	// The first error by fold order, preferring a real failure over the
+	// cancellations it caused in other folds.
+	var first error
+	for _, err := range errs {
+		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			first = err
+		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	for i := range res.Folds {
+		if res.Folds[i].ValAccuracy > res.Folds[res.BestFold].ValAccuracy {
 			res.BestFold = i
 		}
 	}
@@ -130,14 +160,32 @@ func Run(ctx context.Context, c config.Trial, data Data, progress func(Event)) (
 	return res, nil
 }
 
+// LearningRate is the rate for an epoch (from 1) under the trial's
+// schedule, stepped per epoch as PyTorch's StepLR and CosineAnnealingLR
+// (to 0 over the run) do.
+func LearningRate(t config.Train, epoch int) float64 {
+	switch t.Schedule {
+	case "step":
+		return t.LearningRate * math.Pow(t.Gamma, float64((epoch-1)/t.StepSize))
+	case "cosine":
+		return t.LearningRate * 0.5 * (1 + math.Cos(math.Pi*float64(epoch-1)/float64(t.Epochs)))
+	}
+	return t.LearningRate
+}
+
 func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f dataset.Fold, progress func(Event)) (*Fold, error) {
 	start := time.Now()
-	spec := Spec(c, data.Train)
+	spec, err := c.Spec()
+	if err != nil {
+		return nil, err
+	}
 	net, err := engine.New(spec, engine.Options{
 		BatchSize:    c.Train.BatchSize,
 		Optimizer:    c.Train.Optimizer,
 		LearningRate: c.Train.LearningRate,
 		Momentum:     c.Train.Momentum,
+		Nesterov:     c.Train.Nesterov,
+		WeightDecay:  c.Train.WeightDecay,
 		Init:         c.Model.Init,
 	}, rand.New(rand.NewPCG(c.Seed, streamInit+uint64(fold))))
 	if err != nil {
@@ -155,8 +203,11 @@ func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f
 	x := make([]float32, batch*feat)
 	y := make([]uint8, batch)
 	out := &Fold{Fold: fold, TrainSize: len(f.Train), ValSize: len(f.Val)}
+	stop := c.Train.EarlyStopping
+	var bestWeights []model.Tensor
 	for epoch := 1; epoch <= c.Train.Epochs; epoch++ {
 		t0 := time.Now()
+		net.SetLearningRate(LearningRate(c.Train, epoch))
 		shuffle.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		var lossSum float64
 		correct := 0
@@ -191,15 +242,37 @@ func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f
 		if progress != nil {
 			progress(Event{Fold: fold, Folds: nfolds, Epoch: epoch, Epochs: c.Train.Epochs, Metrics: m})
 		}
+		if stop.Patience == 0 {
+			out.BestEpoch = epoch
+			continue
+		}
+		if out.BestEpoch == 0 || better(stop.Metric, m, out.Epochs[out.BestEpoch-1]) {
+			out.BestEpoch, bestWeights = epoch, net.Weights()
+		} else if epoch-out.BestEpoch >= stop.Patience {
+			break
+		}
 	}
-	last := out.Epochs[len(out.Epochs)-1]
-	out.TrainAccuracy, out.ValAccuracy = last.TrainAccuracy, last.ValAccuracy
+	if bestWeights != nil && out.BestEpoch != len(out.Epochs) {
+		if err := net.SetWeights(bestWeights); err != nil {
+			return nil, err
+		}
+	}
+	kept := out.Epochs[out.BestEpoch-1]
+	out.TrainAccuracy, out.ValAccuracy = kept.TrainAccuracy, kept.ValAccuracy
 	if out.Test, err = evaluate(net, data.Test, true); err != nil {
 		return nil, err
 	}
 	out.weights = net.Weights()
 	out.Seconds = time.Since(start).Seconds()
 	return out, nil
+}
+
+// better reports whether epoch a beats epoch b on the early-stopping metric.
+func better(metric string, a, b Epoch) bool {
+	if metric == "val_loss" {
+		return a.ValLoss < b.ValLoss
+	}
+	return a.ValAccuracy > b.ValAccuracy
 }
 
 // evaluate scores the net on a set: accuracy, mean cross-entropy and,

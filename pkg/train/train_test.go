@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"reflect"
 	"testing"
@@ -42,7 +43,7 @@ func quickTrial() config.Trial {
 func TestLearnsRealMNIST(t *testing.T) {
 	data := mnist(t, 3000, 2000)
 	var events []Event
-	res, err := Run(context.Background(), quickTrial(), data, func(e Event) { events = append(events, e) })
+	res, err := Run(context.Background(), quickTrial(), data, 1, func(e Event) { events = append(events, e) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +85,8 @@ func TestLearnsRealMNIST(t *testing.T) {
 	}
 }
 
-// TestDeterministic runs the same trial twice: every metric but the timings
-// must be bitwise equal.
+// TestDeterministic runs the same trial twice, one fold at a time and two
+// at a time: every metric but the timings must be bitwise equal.
 func TestDeterministic(t *testing.T) {
 	data := mnist(t, 1000, 500)
 	c := quickTrial()
@@ -99,11 +100,11 @@ func TestDeterministic(t *testing.T) {
 		}
 		return r
 	}
-	a, err := Run(context.Background(), c, data, nil)
+	a, err := Run(context.Background(), c, data, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Run(context.Background(), c, data, nil)
+	b, err := Run(context.Background(), c, data, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestDeterministic(t *testing.T) {
 		t.Fatal("two runs of the same trial differ")
 	}
 	c.Seed = 2
-	d, err := Run(context.Background(), c, data, nil)
+	d, err := Run(context.Background(), c, data, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestCancel(t *testing.T) {
 	data := mnist(t, 1000, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Run(ctx, quickTrial(), data, nil); !errors.Is(err, context.Canceled) {
+	if _, err := Run(ctx, quickTrial(), data, 2, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 }
@@ -132,8 +133,57 @@ func TestCancel(t *testing.T) {
 func TestCUDAUnavailable(t *testing.T) {
 	c := quickTrial()
 	c.Device = "cuda"
-	_, err := Run(context.Background(), c, Data{}, nil)
+	_, err := Run(context.Background(), c, Data{}, 1, nil)
 	if err == nil || err.Error() != "device cuda: this build of nnx has no CUDA support; use device: cpu or auto" {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLearningRateSchedules(t *testing.T) {
+	tr := config.Train{LearningRate: 0.1, Epochs: 10, StepSize: 3, Gamma: 0.5}
+	for _, tc := range []struct {
+		schedule string
+		epoch    int
+		want     float64
+	}{
+		{"constant", 7, 0.1}, {"", 7, 0.1},
+		{"step", 1, 0.1}, {"step", 3, 0.1}, {"step", 4, 0.05}, {"step", 10, 0.0125},
+		{"cosine", 1, 0.1}, {"cosine", 6, 0.05}, {"cosine", 10, 0.1 * 0.5 * (1 + math.Cos(math.Pi*0.9))},
+	} {
+		tr.Schedule = tc.schedule
+		if got := LearningRate(tr, tc.epoch); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("%s epoch %d: %v, want %v", tc.schedule, tc.epoch, got, tc.want)
+		}
+	}
+}
+
+// TestEarlyStopping overfits 400 real images: validation loss turns up, the
+// fold stops after patience epochs without improvement and keeps the best.
+func TestEarlyStopping(t *testing.T) {
+	data := mnist(t, 800, 200)
+	c := quickTrial()
+	c.Train.Epochs, c.Train.LearningRate = 40, 0.1
+	c.Train.EarlyStopping = config.EarlyStopping{Metric: "val_loss", Patience: 2}
+	res, err := Run(context.Background(), c, data, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Folds {
+		n := len(f.Epochs)
+		if n == 40 {
+			t.Fatalf("fold %d ran all 40 epochs", f.Fold)
+		}
+		best := 0
+		for i, e := range f.Epochs {
+			if e.ValLoss < f.Epochs[best].ValLoss {
+				best = i
+			}
+		}
+		if f.BestEpoch != best+1 || n != best+1+2 {
+			t.Errorf("fold %d: best epoch %d of %d, want %d and %d epochs run", f.Fold, f.BestEpoch, n, best+1, best+3)
+		}
+		if f.ValAccuracy != f.Epochs[best].ValAccuracy {
+			t.Errorf("fold %d: kept validation accuracy %v, best epoch's %v", f.Fold, f.ValAccuracy, f.Epochs[best].ValAccuracy)
+		}
 	}
 }

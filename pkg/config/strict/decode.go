@@ -168,6 +168,16 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) {
 // into v.
 func (d *decoder) decodeResolved(n, r *yaml.Node, v reflect.Value, path string) {
 	t := v.Type()
+	if v.CanAddr() && t.Kind() != reflect.Pointer {
+		if nz, ok := v.Addr().Interface().(Normalizer); ok {
+			nr, err := nz.NormalizeYAML(r)
+			if err != nil {
+				d.fieldErr(n, path, "%s", err.Error())
+				return
+			}
+			r = nr
+		}
+	}
 	switch {
 	case t == reflect.TypeFor[yaml.Node]():
 		v.Set(reflect.ValueOf(*r))

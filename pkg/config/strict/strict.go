@@ -245,3 +245,11 @@ func (d *decoder) setPath(v reflect.Value, prefix string, segs []string, node *y
 		v.SetMapIndex(kv, ev)
 	}
 }
+
+// Normalizer is implemented by types written in more than one YAML form:
+// NormalizeYAML rewrites a node into the one form the type's fields decode
+// (for example a bare "relu" into the mapping {relu: {}}), keeping the
+// node positions, and strict decoding goes on with the result.
+type Normalizer interface {
+	NormalizeYAML(n *yaml.Node) (*yaml.Node, error)
+}
