@@ -284,3 +284,134 @@ func TestCNNEndToEnd(t *testing.T) {
 		t.Errorf("running variance is still its initial 1: statistics were not saved")
 	}
 }
+
+// waitFor polls until cond holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// stripTimes zeroes the timings of metrics.json, which differ run to run.
+func stripTimes(m *results.Metrics) *results.Metrics {
+	m.Seconds = 0
+	for i := range m.Folds {
+		m.Folds[i].Seconds = 0
+		for j := range m.Folds[i].Epochs {
+			m.Folds[i].Epochs[j].Seconds = 0
+		}
+	}
+	return m
+}
+
+// TestCrashAndResume kills nnx with SIGKILL in the middle of the second
+// trial, runs the same command again, and checks that the finished trial
+// is kept as it was, the second resumes from its last finished epoch, and
+// the numbers equal an uninterrupted run's.
+func TestCrashAndResume(t *testing.T) {
+	args := []string{"run", testdata(t, "small.yaml"), "--set", "train.epochs=6", "--set", "data.limit=1000"}
+	clean := t.TempDir()
+	if _, stderr, code := nnx(t, clean, args...); code != 0 {
+		t.Fatalf("uninterrupted run: exit %d\n%s", code, stderr)
+	}
+	want, err := results.Store{Dir: filepath.Join(clean, "results")}.LoadExperiment("small")
+	if err != nil || len(want) != 2 {
+		t.Fatalf("%v, %d trials", err, len(want))
+	}
+
+	dir := t.TempDir()
+	exp := filepath.Join(dir, "results", "small")
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	first := filepath.Join(exp, want[0].Trial, "metrics.json")
+	second := filepath.Join(exp, want[1].Trial)
+	waitFor(t, "the first trial and a checkpoint of the second", func() bool {
+		return exists(first) && exists(filepath.Join(second, ".checkpoint", "fold-0.gob"))
+	})
+	cmd.Process.Kill() // SIGKILL: no cleanup runs
+	cmd.Wait()
+	if exists(filepath.Join(second, "metrics.json")) {
+		t.Fatal("the interrupted trial has a metrics.json")
+	}
+	before, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := nnx(t, dir, args...)
+	if code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, want[0].Trial+" ("+want[0].Label+"): done earlier, kept") {
+		t.Errorf("the finished trial was not kept:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "from checkpoint") {
+		t.Errorf("the second trial did not resume from a checkpoint:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "trial 1/2 fold") {
+		t.Errorf("the finished trial was trained again:\n%s", stderr)
+	}
+	after, _ := os.ReadFile(first)
+	if !bytes.Equal(before, after) {
+		t.Error("the finished trial's metrics.json changed")
+	}
+	got, err := results.Store{Dir: filepath.Join(dir, "results")}.LoadExperiment("small")
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%v, %d trials", err, len(got))
+	}
+	for i := range got {
+		a, _ := json.Marshal(stripTimes(got[i]))
+		b, _ := json.Marshal(stripTimes(want[i]))
+		if !bytes.Equal(a, b) {
+			t.Errorf("trial %s after resume differs from an uninterrupted run:\n%s\n%s", got[i].Trial, a, b)
+		}
+	}
+	if exists(filepath.Join(second, ".checkpoint")) {
+		t.Error("checkpoints left behind after the trial finished")
+	}
+}
+
+// TestTwoRunsShareResults starts two nnx runs on one results directory at
+// once: each trial is trained by one of them, the other says so, and a
+// third run finds everything done.
+func TestTwoRunsShareResults(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"run", testdata(t, "small.yaml"), "--set", "train.epochs=3", "--set", "data.limit=1000"}
+	var outs [2]bytes.Buffer
+	var cmds [2]*exec.Cmd
+	for i := range cmds {
+		cmds[i] = exec.Command(binary, args...)
+		cmds[i].Dir = dir
+		cmds[i].Stderr = &outs[i]
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range cmds {
+		cmds[i].Wait()
+	}
+	both := outs[0].String() + outs[1].String()
+	if !strings.Contains(both, "is being trained by another nnx run (pid ") && !strings.Contains(both, "done earlier, kept") {
+		t.Errorf("neither run noticed the other:\n%s", both)
+	}
+	_, stderr, code := nnx(t, dir, args...)
+	if code != 0 || strings.Count(stderr, "done earlier, kept") != 2 {
+		t.Fatalf("third run: exit %d\n%s\nfirst two:\n%s", code, stderr, both)
+	}
+	ms, err := results.Store{Dir: filepath.Join(dir, "results")}.LoadExperiment("small")
+	if err != nil || len(ms) != 2 || ms[0].Status != "done" || ms[1].Status != "done" {
+		t.Fatalf("%v: %d trials", err, len(ms))
+	}
+}

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,11 +28,15 @@ import (
 
 // runOptions are nnx run's flags.
 type runOptions struct {
-	set     []string
-	results string
-	jobs    int
-	jobsSet bool
-	only    []string
+	set       []string
+	results   string
+	jobs      int
+	jobsSet   bool
+	only      []string
+	force     bool
+	verify    bool
+	sample    int
+	tolerance float64
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -42,6 +49,10 @@ write each trial's resolved config and metrics under the results directory:
   RESULTS/<experiment>/<trial-id>/trial.yaml, metrics.json
   RESULTS/<experiment>/best/   the best trial (highest mean validation
                                accuracy) with its best fold's weights
+Trials already done are kept (--force retrains them); an interrupted trial
+resumes from its last finished epoch; two runs on one directory share the
+work (each trial is locked while it trains). --verify retrains and compares
+with the results instead of writing them.
 
 ` + config.Precedence,
 		Args: exactArgs(1, "one experiment file"),
@@ -53,6 +64,10 @@ write each trial's resolved config and metrics under the results directory:
 	c.Flags().StringArrayVar(&o.set, "set", nil, "override a field: key=value (repeatable)")
 	c.Flags().StringVar(&o.results, "results", "", "results directory (env NNX_RESULTS; default: the pipeline's outputs.dir)")
 	c.Flags().IntVarP(&o.jobs, "jobs", "j", 1, "folds trained side by side; results do not depend on it (env NNX_JOBS)")
+	c.Flags().BoolVar(&o.force, "force", false, "retrain trials that are already done, from scratch")
+	c.Flags().BoolVar(&o.verify, "verify", false, "retrain in memory and compare with the results on disk; write nothing, exit 1 on a difference")
+	c.Flags().IntVar(&o.sample, "verify-sample", 0, "with --verify: check only this many trials (a fixed sample)")
+	c.Flags().Float64Var(&o.tolerance, "tolerance", 0, "with --verify: the largest difference allowed in any number")
 	c.Flags().StringSliceVar(&o.only, "only", nil, "run only these trials: numbers from nnx plan or trial ids (comma-separated)")
 	return c
 }
@@ -60,14 +75,6 @@ write each trial's resolved config and metrics under the results directory:
 func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 	l, err := config.Load(file, o.set, e.getenv)
 	if err != nil {
-		return err
-	}
-	trials, err := grid.Expand(l)
-	if err != nil {
-		return err
-	}
-	total := len(trials)
-	if trials, err = selectTrials(trials, o.only); err != nil {
 		return err
 	}
 	jobs := o.jobs
@@ -79,9 +86,6 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 	if jobs < 1 {
 		return usageError{fmt.Errorf("--jobs: want a whole number >= 1, got %d", jobs)}
 	}
-	dir := firstNonEmpty(o.results, e.getenv("NNX_RESULTS"), l.Outputs.Dir)
-	store := results.Store{Dir: dir}
-
 	device, note, err := train.Device(l.Base.Device)
 	if err != nil {
 		return err
@@ -89,67 +93,66 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 	if note != "" {
 		fmt.Fprintln(e.stderr, "nnx: "+note)
 	}
-
-	dataDir, err := dataset.Locate(dataPath(l), e.getenv)
+	d, err := loadData(e, l)
 	if err != nil {
 		return err
 	}
-	t0 := time.Now()
-	train0, test0, err := dataset.LoadMNIST(dataDir, 0, 0)
+	all, err := grid.Expand(l)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "nnx: loaded MNIST from %s (%d training, %d test images) in %s\n",
-		dataDir, train0.Len(), test0.Len(), time.Since(t0).Round(time.Millisecond))
+	trials, err := selectTrials(all, o.only)
+	if err != nil {
+		return err
+	}
+	dir := firstNonEmpty(o.results, e.getenv("NNX_RESULTS"), l.Outputs.Dir)
+	store := results.Store{Dir: dir}
+	if o.verify {
+		return verify(ctx, e, o, l, all, store, d, device, jobs)
+	}
+	if err := store.WriteExperiment(experimentInfo(l, all)); err != nil {
+		return err
+	}
 
 	disp := progress.New(e.stderr, e.terminal)
-	var done []*results.Metrics
-	var best *results.Metrics
-	var bestWeights []model.Tensor
-	var bestTrial grid.Trial
-	failed := 0
+	var ran []*results.Metrics
+	failed, busy := 0, 0
 	runErr := func() error {
 		defer disp.Close()
 		for _, t := range trials {
-			c := t.Config
-			c.Device = device
-			data := subset(train0, test0, c.Data)
-			m := &results.Metrics{Experiment: l.Name, Trial: t.ID, Index: t.Index, Label: t.Label(), Params: t.Params,
-				Config: t.Config, Device: device, DataFingerprint: data.Train.Fingerprint()[:16]}
-			disp.StartTrial(t.Index+1, total, t.ID, t.Label(), c.Split.Folds, c.Train.Epochs)
-			start := time.Now()
-			res, err := train.Run(ctx, c, data, jobs, disp.Epoch)
-			m.Seconds = time.Since(start).Seconds()
-			if errors.Is(err, context.Canceled) {
-				return err
-			}
+			state, m, err := store.TrialState(l.Name, t.ID)
 			if err != nil {
-				failed++
-				m.Status, m.Error = results.StatusFailed, err.Error()
-				disp.EndTrial(fmt.Sprintf("failed: %v", err))
-			} else {
-				m.Summarise(res)
-				disp.EndTrial(fmt.Sprintf("done: val %s, test %s, %s",
-					report.Accuracy(m.ValAccuracy), report.Percent(m.TestAccuracy), report.Duration(m.Seconds)))
-				if best == nil || results.Better(m, best) {
-					best, bestWeights, bestTrial = m, res.Weights, t
-				}
-			}
-			if err := store.WriteTrial(t, m); err != nil {
 				return err
 			}
-			done = append(done, m)
+			if state == results.Done && !o.force {
+				disp.Note(fmt.Sprintf("trial %d/%d %s (%s): done earlier, kept (--force retrains)", t.Index+1, len(all), t.ID, t.Label()))
+				ran = append(ran, m)
+				continue
+			}
+			m, err = runTrial(ctx, store, l, t, len(all), device, d, o.force, jobs, disp)
+			var be *results.BusyError
+			switch {
+			case errors.As(err, &be):
+				busy++
+				disp.Note(fmt.Sprintf("trial %d/%d %s: %v; skipped", t.Index+1, len(all), t.ID, be))
+				continue
+			case err != nil:
+				return err
+			}
+			if m.Status == results.StatusFailed {
+				failed++
+			}
+			ran = append(ran, m)
 		}
 		return nil
 	}()
-	if best != nil {
-		if err := writeBest(store, bestTrial, best, bestWeights); err != nil {
-			return err
-		}
+	best, err := updateBest(store, l.Name, all)
+	if err != nil {
+		return err
 	}
-	if len(done) > 0 {
+	if len(ran) > 0 {
 		fmt.Fprintln(e.stdout)
-		header, rows, err := report.Table(report.DefaultColumns(done), done)
+		header, rows, err := report.Table(report.DefaultColumns(ran), ran)
 		if err != nil {
 			return err
 		}
@@ -162,14 +165,141 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 			report.Accuracy(best.ValAccuracy), report.Percent(best.TestAccuracy),
 			filepath.Join(dir, l.Name, results.BestDir))
 	}
-	fmt.Fprintf(e.stderr, "nnx: %d of %d trial(s) finished, results in %s\n", len(done), len(trials), filepath.Join(dir, l.Name))
-	if runErr != nil {
+	fmt.Fprintf(e.stderr, "nnx: %d of %d trial(s) finished, results in %s\n", len(ran), len(trials), filepath.Join(dir, l.Name))
+	switch {
+	case runErr != nil:
 		return runErr
-	}
-	if failed > 0 {
+	case failed > 0:
 		return fmt.Errorf("%d of %d trial(s) failed; their errors are in their metrics.json", failed, len(trials))
+	case busy > 0:
+		return fmt.Errorf("%d trial(s) were being trained by another nnx run; run again when it has finished", busy)
 	}
 	return nil
+}
+
+// data is the loaded dataset and its fingerprint.
+type data struct {
+	train, test *dataset.Set
+}
+
+// loadData finds and loads the experiment's data and records its
+// fingerprint in l, which makes it part of every trial id.
+func loadData(e *env, l *config.Loaded) (*data, error) {
+	dir, err := dataset.Locate(dataPath(l), e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	tr, te, err := dataset.LoadMNIST(dir, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	l.DataFingerprint = fingerprint(tr, te)
+	fmt.Fprintf(e.stderr, "nnx: loaded MNIST from %s (%d training, %d test images, fingerprint %s) in %s\n",
+		dir, tr.Len(), te.Len(), l.DataFingerprint, time.Since(t0).Round(time.Millisecond))
+	return &data{train: tr, test: te}, nil
+}
+
+// fingerprint identifies a training and test set together.
+func fingerprint(tr, te *dataset.Set) string {
+	h := sha256.Sum256([]byte(tr.Fingerprint() + te.Fingerprint()))
+	return hex.EncodeToString(h[:8])
+}
+
+// experimentInfo is experiment.json for the full grid.
+func experimentInfo(l *config.Loaded, all []grid.Trial) *results.Experiment {
+	info := &results.Experiment{Name: l.Name, File: filepath.ToSlash(l.File), Pipeline: filepath.ToSlash(l.PipelineFile), Report: l.Report}
+	for _, a := range l.Axes {
+		if !slices.Contains(info.Axes, a.Path) {
+			info.Axes = append(info.Axes, a.Path)
+		}
+	}
+	for _, t := range all {
+		info.Trials = append(info.Trials, t.ID)
+	}
+	return info
+}
+
+// runTrial trains one trial under its lock, resuming from its checkpoints,
+// and stores its files. A training error is recorded in its metrics (status
+// failed); only interruption and I/O errors are returned.
+func runTrial(ctx context.Context, store results.Store, l *config.Loaded, t grid.Trial, total int, device string,
+	d *data, force bool, jobs int, disp progress.Display) (*results.Metrics, error) {
+	unlock, err := store.Lock(l.Name, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if state, m, err := store.TrialState(l.Name, t.ID); err != nil {
+		return nil, err
+	} else if state == results.Done && !force {
+		return m, nil // another process finished it while we waited
+	}
+	ck := store.Checkpoints(l.Name, t.ID)
+	if force {
+		if err := ck.Clear(); err != nil {
+			return nil, err
+		}
+	}
+	c := t.Config
+	c.Device = device
+	sub := subset(d.train, d.test, c.Data)
+	m := &results.Metrics{Experiment: l.Name, Trial: t.ID, Index: t.Index, Label: t.Label(), Params: t.Params,
+		Config: t.Config, Device: device, DataFingerprint: l.DataFingerprint}
+	disp.StartTrial(t.Index+1, total, t.ID, t.Label(), c.Split.Folds, c.Train.Epochs)
+	res, err := train.Run(ctx, c, sub, train.Options{Jobs: jobs, Progress: disp.Epoch, Checkpoints: ck})
+	if errors.Is(err, context.Canceled) {
+		return nil, err
+	}
+	var weights []byte
+	if err == nil {
+		weights, err = bundle.EncodeSafetensors(res.Weights)
+	}
+	if err != nil {
+		m.Status, m.Error = results.StatusFailed, err.Error()
+		disp.EndTrial(fmt.Sprintf("failed: %v", err))
+	} else {
+		m.Summarise(res)
+		for _, f := range res.Folds {
+			m.Seconds += f.Seconds
+		}
+		if jobs > 1 {
+			m.Seconds /= float64(min(jobs, len(res.Folds)))
+		}
+		disp.EndTrial(fmt.Sprintf("done: val %s, test %s, %s",
+			report.Accuracy(m.ValAccuracy), report.Percent(m.TestAccuracy), report.Duration(m.Seconds)))
+		if err := results.WriteFile(filepath.Join(store.TrialDir(l.Name, t.ID), results.WeightsFile), weights); err != nil {
+			return nil, err
+		}
+	}
+	if err := store.WriteTrial(t, m); err != nil {
+		return nil, err
+	}
+	return m, ck.Clear()
+}
+
+// updateBest rewrites RESULTS/<experiment>/best from the best finished
+// trial of the grid on disk, whichever process trained it.
+func updateBest(store results.Store, experiment string, all []grid.Trial) (*results.Metrics, error) {
+	var best *results.Metrics
+	var bestTrial grid.Trial
+	for _, t := range all {
+		state, m, err := store.TrialState(experiment, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		if state == results.Done && (best == nil || results.Better(m, best)) {
+			best, bestTrial = m, t
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	w, err := bundle.ReadWeights(filepath.Join(store.TrialDir(experiment, best.Trial), results.WeightsFile))
+	if err != nil {
+		return nil, err
+	}
+	return best, writeBest(store, bestTrial, best, w)
 }
 
 // dataPath resolves data.path: relative to the file that set it, or to the

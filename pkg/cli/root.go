@@ -64,6 +64,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 // exitCode prints err the nnx way and maps it to an exit code.
 func exitCode(w io.Writer, err error) int {
 	var (
+		re  *ReproError
 		se  *strict.Error
 		ses strict.Errors
 		nf  *dataset.NotFoundError
@@ -73,6 +74,10 @@ func exitCode(w io.Writer, err error) int {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(w, "nnx: interrupted; finished trials are kept")
 		return exitInterrupted
+	case errors.As(err, &re):
+		fmt.Fprintf(w, "nnx: error: %v\n", re)
+		fmt.Fprintln(w, "nnx: hint: the differences are listed above; same YAML, seed and data should give the same numbers on a CPU")
+		return exitFailure
 	case errors.As(err, &ses):
 		for _, e := range ses {
 			fmt.Fprintf(w, "nnx: error: %v\n", e)

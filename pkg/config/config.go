@@ -62,6 +62,18 @@ type EarlyStopping struct {
 	Patience int    `yaml:"patience,omitempty" json:"patience,omitempty"` // 0: off
 }
 
+// Report says how nnx report shows an experiment.
+type Report struct {
+	Title   string   `yaml:"title" json:"title,omitempty"`     // the table's heading; default: the experiment's name
+	Columns []string `yaml:"columns" json:"columns,omitempty"` // table columns, by key; default: the seed README's for the model kind
+}
+
+// ReportColumns lists the column keys a report section may name.
+func ReportColumns() []string {
+	return []string{"trial", "label", "epochs", "learning_rate", "batch_size", "optimizer", "hidden", "folds",
+		"train_accuracy", "val_accuracy", "test_accuracy", "time"}
+}
+
 // Pipeline is a pipelines/*.yaml file.
 type Pipeline struct {
 	Version int     `yaml:"version"`
@@ -69,6 +81,7 @@ type Pipeline struct {
 	Data    Data    `yaml:"data"`
 	Split   Split   `yaml:"split"`
 	Outputs Outputs `yaml:"outputs"`
+	Report  Report  `yaml:"report"`
 }
 
 // Experiment is an experiments/*.yaml file. Its data, split and outputs
@@ -80,6 +93,7 @@ type Experiment struct {
 	Data     Data      `yaml:"data"`
 	Split    Split     `yaml:"split"`
 	Outputs  Outputs   `yaml:"outputs"`
+	Report   Report    `yaml:"report"`
 	Model    Model     `yaml:"model"`
 	Train    Train     `yaml:"train"`
 	Device   string    `yaml:"device"`

@@ -31,9 +31,14 @@ type Loaded struct {
 	PipelineFile string
 	Base         Trial    // every field resolved, before the grid
 	Outputs      Outputs  // where results go
+	Report       Report   // how nnx report shows it
 	Axes         []Axis   // the grid, in file order
 	Collapsed    []string // grid fields an override set to one value
-	Pos          strict.Positions
+	// DataFingerprint identifies the data the trials train on; callers that
+	// have loaded it set it before expanding the grid (it is part of every
+	// trial id).
+	DataFingerprint string
+	Pos             strict.Positions
 }
 
 // Axis is one swept field: a dotted path and the values it takes. A grid
@@ -73,7 +78,7 @@ func Load(path string, set []string, env func(string) string) (*Loaded, error) {
 		}
 		return nil, err
 	}
-	exp.Data, exp.Split, exp.Outputs = pipe.Data, pipe.Split, pipe.Outputs
+	exp.Data, exp.Split, exp.Outputs, exp.Report = pipe.Data, pipe.Split, pipe.Outputs, pipe.Report
 	if err := strict.Decode(path, root, &exp, pos); err != nil {
 		return nil, err
 	}
@@ -89,7 +94,10 @@ func Load(path string, set []string, env func(string) string) (*Loaded, error) {
 	if l.Name == "" {
 		l.Name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
-	l.Base, l.Outputs = exp.trial(), exp.Outputs
+	l.Base, l.Outputs, l.Report = exp.trial(), exp.Outputs, exp.Report
+	if err := validateReport(exp.Report, pos); err != nil {
+		return nil, err
+	}
 	l.Base.DropShorthand(pos)
 	if err := strict.Errors(Validate(l.Base, pos)).Err(); err != nil {
 		// With a grid, a swept field is checked per trial; report only base
@@ -164,7 +172,7 @@ func loadPipeline(path string, def Experiment, pos strict.Positions) (*Pipeline,
 	if err := checkVersion(path, root); err != nil {
 		return nil, err
 	}
-	p := &Pipeline{Data: def.Data, Split: def.Split, Outputs: def.Outputs}
+	p := &Pipeline{Data: def.Data, Split: def.Split, Outputs: def.Outputs, Report: def.Report}
 	if err := strict.Decode(path, root, p, pos); err != nil {
 		return nil, err
 	}
@@ -351,4 +359,25 @@ func scalarNode(text string) (*yaml.Node, error) {
 	}
 	strip(n)
 	return n, nil
+}
+
+// validateReport checks the report section's column keys.
+func validateReport(r Report, pos strict.Positions) error {
+	var errs strict.Errors
+	valid := ReportColumns()
+	for i, c := range r.Columns {
+		if slices.Contains(valid, c) {
+			continue
+		}
+		field := fmt.Sprintf("report.columns[%d]", i)
+		p, _ := pos.Lookup(field)
+		msg := fmt.Sprintf("%s: unknown column %q", field, c)
+		if s := strict.Suggest(c, valid); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		} else {
+			msg += fmt.Sprintf(" (valid: %s)", strings.Join(valid, ", "))
+		}
+		errs = append(errs, &strict.Error{Pos: p, Field: field, Msg: msg})
+	}
+	return errs.Err()
 }

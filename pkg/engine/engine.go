@@ -52,6 +52,7 @@ type Net struct {
 	values []*tensor.Dense // every param's values; learnables are shared by both graphs
 	learn  []int           // indices of learnable params
 	drop   *rand.Rand      // dropout masks
+	dropPC *rand.PCG       // drop's source, saved in checkpoints
 	optim  *optimizer
 
 	train *pass
@@ -91,7 +92,8 @@ func New(spec model.Spec, opt Options, rng *rand.Rand) (*Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Net{spec: spec, opt: opt, params: params, drop: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))}
+	n := &Net{spec: spec, opt: opt, params: params, dropPC: rand.NewPCG(rng.Uint64(), rng.Uint64())}
+	n.drop = rand.New(n.dropPC)
 	var sizes []int
 	for i, p := range params {
 		data, err := initValues(p, opt.Init, rng)
@@ -495,4 +497,64 @@ func (n *Net) Close() {
 			p.vm.Close()
 		}
 	}
+}
+
+// State is everything a Net needs to go on training exactly where it
+// stopped: weights and batch-norm statistics, the optimiser's buffers and
+// step count, and the dropout random stream.
+type State struct {
+	Weights      []model.Tensor
+	Step         int
+	State1       [][]float32
+	State2       [][]float32
+	Dropout      []byte
+	LearningRate float64
+}
+
+// State snapshots the network for a checkpoint.
+func (n *Net) State() (*State, error) {
+	drop, err := n.dropPC.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	copyAll := func(bufs [][]float32) [][]float32 {
+		if bufs == nil {
+			return nil
+		}
+		out := make([][]float32, len(bufs))
+		for i, b := range bufs {
+			out[i] = append([]float32(nil), b...)
+		}
+		return out
+	}
+	return &State{Weights: n.Weights(), Step: n.optim.t, State1: copyAll(n.optim.state1), State2: copyAll(n.optim.state2),
+		Dropout: drop, LearningRate: n.optim.lr}, nil
+}
+
+// Restore continues from a snapshot taken by State on a network of the
+// same spec and options.
+func (n *Net) Restore(s *State) error {
+	if err := n.SetWeights(s.Weights); err != nil {
+		return err
+	}
+	restore := func(dst, src [][]float32, what string) error {
+		if len(dst) != len(src) {
+			return fmt.Errorf("restore: %s has %d buffers, want %d", what, len(src), len(dst))
+		}
+		for i := range dst {
+			if len(dst[i]) != len(src[i]) {
+				return fmt.Errorf("restore: %s buffer %d has %d values, want %d", what, i, len(src[i]), len(dst[i]))
+			}
+			copy(dst[i], src[i])
+		}
+		return nil
+	}
+	if err := restore(n.optim.state1, s.State1, "optimizer state"); err != nil {
+		return err
+	}
+	if err := restore(n.optim.state2, s.State2, "optimizer state"); err != nil {
+		return err
+	}
+	n.optim.t, n.optim.lr = s.Step, s.LearningRate
+	return n.dropPC.UnmarshalBinary(s.Dropout)
 }

@@ -24,6 +24,8 @@ type Display interface {
 	Epoch(e train.Event)
 	// EndTrial reports the trial's outcome in one line.
 	EndTrial(summary string)
+	// Note prints a line of its own, e.g. a trial skipped.
+	Note(line string)
 	// Close flushes the display.
 	Close()
 }
@@ -53,13 +55,19 @@ func (l *lines) StartTrial(i, n int, id, label string, folds, epochs int) {
 
 func (l *lines) Epoch(e train.Event) {
 	l.done++
+	from := ""
+	if e.Restored {
+		from = ", from checkpoint"
+	}
 	left := time.Duration(float64(time.Since(l.start)) / float64(l.done) * float64(l.total-l.done))
-	fmt.Fprintf(l.w, "trial %d/%d fold %d/%d epoch %d/%d: loss %.4f train %.2f%% val %.2f%% (%.1fs, %s left)\n",
+	fmt.Fprintf(l.w, "trial %d/%d fold %d/%d epoch %d/%d: loss %.4f train %.2f%% val %.2f%% (%.1fs, %s left%s)\n",
 		l.i, l.n, e.Fold+1, e.Folds, e.Epoch, e.Epochs, e.Metrics.TrainLoss,
-		100*e.Metrics.TrainAccuracy, 100*e.Metrics.ValAccuracy, e.Metrics.Seconds, left.Round(time.Second))
+		100*e.Metrics.TrainAccuracy, 100*e.Metrics.ValAccuracy, e.Metrics.Seconds, left.Round(time.Second), from)
 }
 
 func (l *lines) EndTrial(summary string) { fmt.Fprintf(l.w, "trial %d/%d %s\n", l.i, l.n, summary) }
+
+func (l *lines) Note(line string) { fmt.Fprintln(l.w, line) }
 
 func (l *lines) Close() {}
 
@@ -108,8 +116,14 @@ func (b *bars) Epoch(e train.Event) {
 	b.mu.Lock()
 	b.state = fmt.Sprintf("fold %d/%d epoch %d/%d val %.2f%%", e.Fold+1, e.Folds, e.Epoch, e.Epochs, 100*e.Metrics.ValAccuracy)
 	b.mu.Unlock()
+	if e.Restored {
+		b.trial.Increment()
+		return
+	}
 	b.trial.EwmaIncrement(time.Duration(e.Metrics.Seconds * float64(time.Second)))
 }
+
+func (b *bars) Note(line string) { fmt.Fprintln(b.p, line) }
 
 func (b *bars) EndTrial(summary string) {
 	fmt.Fprintf(b.p, "trial %d/%d %s\n", b.i, b.n, summary)

@@ -28,12 +28,51 @@ const (
 	StatusFailed = "failed"
 )
 
-// File names inside a trial directory.
+// File names inside a results directory.
 const (
-	TrialFile   = "trial.yaml"
-	MetricsFile = "metrics.json"
-	BestDir     = "best"
+	TrialFile      = "trial.yaml"      // <experiment>/<trial>/
+	MetricsFile    = "metrics.json"    // <experiment>/<trial>/
+	BestDir        = "best"            // <experiment>/best/: the best trial's bundle
+	ExperimentFile = "experiment.json" // <experiment>/
 )
+
+// Experiment is RESULTS/<experiment>/experiment.json: what nnx report
+// needs beyond the trials' own files, written by nnx run before training.
+type Experiment struct {
+	Name     string        `json:"name"`
+	File     string        `json:"file"`     // the experiment file, as given to nnx run
+	Pipeline string        `json:"pipeline"` // the pipeline file
+	Report   config.Report `json:"report"`
+	Axes     []string      `json:"axes"`   // swept field paths, in grid order
+	Trials   []string      `json:"trials"` // every trial id of the grid, in order
+}
+
+// WriteExperiment writes experiment.json.
+func (s Store) WriteExperiment(e *Experiment) error {
+	dir := filepath.Join(s.Dir, e.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := MarshalJSON(e)
+	if err != nil {
+		return err
+	}
+	return WriteFile(filepath.Join(dir, ExperimentFile), b)
+}
+
+// ReadExperiment reads experiment.json.
+func (s Store) ReadExperiment(name string) (*Experiment, error) {
+	path := filepath.Join(s.Dir, name, ExperimentFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var e Experiment
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &e, nil
+}
 
 // Stat summarises a value over folds: mean, sample standard deviation and count.
 type Stat struct {

@@ -70,6 +70,7 @@ type Event struct {
 	Fold, Folds   int // Fold counts from 0
 	Epoch, Epochs int // Epoch counts from 1
 	Metrics       Epoch
+	Restored      bool // replayed from a checkpoint, not trained now
 }
 
 // Data is what a trial trains and tests on.
@@ -92,11 +93,39 @@ func Device(configured string) (device, note string, err error) {
 	return "", "", fmt.Errorf("unknown device %q (valid: cpu, cuda, auto)", configured)
 }
 
-// Run trains every fold of a trial, up to jobs folds at a time (each fold
-// has its own random streams, so the result does not depend on jobs).
-// progress, if not nil, gets an Event per epoch, from one goroutine at a
-// time. A cancelled ctx stops between steps with ctx.Err().
-func Run(ctx context.Context, c config.Trial, data Data, jobs int, progress func(Event)) (*Result, error) {
+// Options control how a trial runs; none of them changes its results.
+type Options struct {
+	Jobs        int          // folds trained side by side; < 1 means 1
+	Progress    func(Event)  // called after every epoch, one call at a time; may be nil
+	Checkpoints Checkpointer // per-epoch fold checkpoints; nil for none
+}
+
+// Checkpointer keeps fold checkpoints, so an interrupted trial resumes from
+// its last finished epoch.
+type Checkpointer interface {
+	// Load returns fold's checkpoint, or nil when there is none.
+	Load(fold int) (*Checkpoint, error)
+	// Save replaces fold's checkpoint; it must never leave a partial one.
+	Save(fold int, c *Checkpoint) error
+}
+
+// Checkpoint is a fold's state after a finished epoch, or its final result.
+type Checkpoint struct {
+	Fold        Fold           // metrics so far (final when Done)
+	Done        bool           // the fold has finished; Weights is its model
+	Weights     []model.Tensor // the finished fold's weights
+	Net         *engine.State  // training state, when not Done
+	Order       []int          // the training order as last shuffled
+	Shuffle     []byte         // the shuffle stream's state
+	BestWeights []model.Tensor // early stopping's best epoch so far
+}
+
+// Run trains every fold of a trial, up to opts.Jobs folds at a time (each
+// fold has its own random streams, so the result does not depend on Jobs,
+// nor on whether it resumed from checkpoints). A cancelled ctx stops between
+// steps with ctx.Err().
+func Run(ctx context.Context, c config.Trial, data Data, opts Options) (*Result, error) {
+	jobs, progress := opts.Jobs, opts.Progress
 	if _, _, err := Device(c.Device); err != nil {
 		return nil, err
 	}
@@ -113,6 +142,9 @@ func Run(ctx context.Context, c config.Trial, data Data, jobs int, progress func
 			progress(e)
 		}
 	}
+	if jobs < 1 {
+		jobs = 1
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	res := &Result{Folds: make([]Fold, len(folds))}
@@ -124,7 +156,7 @@ func Run(ctx context.Context, c config.Trial, data Data, jobs int, progress func
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			fr, err := runFold(ctx, c, data, i, len(folds), f, report)
+			fr, err := runFold(ctx, c, data, i, len(folds), f, report, opts.Checkpoints)
 			if err != nil {
 				errs[i] = fmt.Errorf("fold %d of %d: %w", i+1, len(folds), err)
 				cancel()
@@ -173,8 +205,23 @@ func LearningRate(t config.Train, epoch int) float64 {
 	return t.LearningRate
 }
 
-func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f dataset.Fold, progress func(Event)) (*Fold, error) {
+func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f dataset.Fold, progress func(Event), ck Checkpointer) (*Fold, error) {
 	start := time.Now()
+	var saved *Checkpoint
+	if ck != nil {
+		var err error
+		if saved, err = ck.Load(fold); err != nil {
+			return nil, err
+		}
+	}
+	if saved != nil && saved.Done {
+		out := saved.Fold
+		out.weights = saved.Weights
+		for _, m := range out.Epochs {
+			progress(Event{Fold: fold, Folds: nfolds, Epoch: m.Epoch, Epochs: c.Train.Epochs, Metrics: m, Restored: true})
+		}
+		return &out, nil
+	}
 	spec, err := c.Spec()
 	if err != nil {
 		return nil, err
@@ -192,7 +239,8 @@ func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f
 		return nil, err
 	}
 	defer net.Close()
-	shuffle := rand.New(rand.NewPCG(c.Seed, streamShuffle+uint64(fold)))
+	shufflePC := rand.NewPCG(c.Seed, streamShuffle+uint64(fold))
+	shuffle := rand.New(shufflePC)
 	val := data.Train.Subset(f.Val)
 	order := append([]int(nil), f.Train...)
 	feat, batch := data.Train.Features(), c.Train.BatchSize
@@ -205,7 +253,28 @@ func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f
 	out := &Fold{Fold: fold, TrainSize: len(f.Train), ValSize: len(f.Val)}
 	stop := c.Train.EarlyStopping
 	var bestWeights []model.Tensor
-	for epoch := 1; epoch <= c.Train.Epochs; epoch++ {
+	first, prior := 1, 0.0
+	if saved != nil {
+		prior = saved.Fold.Seconds
+		if len(saved.Order) != len(order) {
+			return nil, fmt.Errorf("checkpoint of fold %d does not match its data (%d examples, want %d)", fold+1, len(saved.Order), len(order))
+		}
+		if err := net.Restore(saved.Net); err != nil {
+			return nil, fmt.Errorf("checkpoint of fold %d: %w", fold+1, err)
+		}
+		if err := shufflePC.UnmarshalBinary(saved.Shuffle); err != nil {
+			return nil, fmt.Errorf("checkpoint of fold %d: %w", fold+1, err)
+		}
+		copy(order, saved.Order)
+		*out = saved.Fold
+		bestWeights = saved.BestWeights
+		first = len(out.Epochs) + 1
+		for _, m := range out.Epochs {
+			progress(Event{Fold: fold, Folds: nfolds, Epoch: m.Epoch, Epochs: c.Train.Epochs, Metrics: m, Restored: true})
+		}
+	}
+	stopped := saved != nil && stop.Patience > 0 && len(out.Epochs)-out.BestEpoch >= stop.Patience
+	for epoch := first; epoch <= c.Train.Epochs && !stopped; epoch++ {
 		t0 := time.Now()
 		net.SetLearningRate(LearningRate(c.Train, epoch))
 		shuffle.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
@@ -239,18 +308,29 @@ func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f
 			Seconds:       time.Since(t0).Seconds(),
 		}
 		out.Epochs = append(out.Epochs, m)
-		if progress != nil {
-			progress(Event{Fold: fold, Folds: nfolds, Epoch: epoch, Epochs: c.Train.Epochs, Metrics: m})
-		}
 		if stop.Patience == 0 {
 			out.BestEpoch = epoch
-			continue
-		}
-		if out.BestEpoch == 0 || better(stop.Metric, m, out.Epochs[out.BestEpoch-1]) {
+		} else if out.BestEpoch == 0 || better(stop.Metric, m, out.Epochs[out.BestEpoch-1]) {
 			out.BestEpoch, bestWeights = epoch, net.Weights()
 		} else if epoch-out.BestEpoch >= stop.Patience {
-			break
+			stopped = true
 		}
+		if ck != nil && epoch < c.Train.Epochs && !stopped {
+			st, err := net.State()
+			if err != nil {
+				return nil, err
+			}
+			shuf, err := shufflePC.MarshalBinary()
+			if err != nil {
+				return nil, err
+			}
+			snap := *out
+			snap.Seconds = prior + time.Since(start).Seconds()
+			if err := ck.Save(fold, &Checkpoint{Fold: snap, Net: st, Order: order, Shuffle: shuf, BestWeights: bestWeights}); err != nil {
+				return nil, fmt.Errorf("saving the checkpoint of fold %d: %w", fold+1, err)
+			}
+		}
+		progress(Event{Fold: fold, Folds: nfolds, Epoch: epoch, Epochs: c.Train.Epochs, Metrics: m})
 	}
 	if bestWeights != nil && out.BestEpoch != len(out.Epochs) {
 		if err := net.SetWeights(bestWeights); err != nil {
@@ -263,7 +343,12 @@ func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f
 		return nil, err
 	}
 	out.weights = net.Weights()
-	out.Seconds = time.Since(start).Seconds()
+	out.Seconds = prior + time.Since(start).Seconds()
+	if ck != nil {
+		if err := ck.Save(fold, &Checkpoint{Fold: *out, Done: true, Weights: out.weights}); err != nil {
+			return nil, fmt.Errorf("saving fold %d: %w", fold+1, err)
+		}
+	}
 	return out, nil
 }
 

@@ -1,11 +1,14 @@
 package train
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"errors"
 	"math"
 	"os"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/nnx-dev/nnx/pkg/config"
@@ -43,7 +46,7 @@ func quickTrial() config.Trial {
 func TestLearnsRealMNIST(t *testing.T) {
 	data := mnist(t, 3000, 2000)
 	var events []Event
-	res, err := Run(context.Background(), quickTrial(), data, 1, func(e Event) { events = append(events, e) })
+	res, err := Run(context.Background(), quickTrial(), data, Options{Jobs: 1, Progress: func(e Event) { events = append(events, e) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,11 +103,11 @@ func TestDeterministic(t *testing.T) {
 		}
 		return r
 	}
-	a, err := Run(context.Background(), c, data, 1, nil)
+	a, err := Run(context.Background(), c, data, Options{Jobs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Run(context.Background(), c, data, 2, nil)
+	b, err := Run(context.Background(), c, data, Options{Jobs: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +115,7 @@ func TestDeterministic(t *testing.T) {
 		t.Fatal("two runs of the same trial differ")
 	}
 	c.Seed = 2
-	d, err := Run(context.Background(), c, data, 1, nil)
+	d, err := Run(context.Background(), c, data, Options{Jobs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +128,7 @@ func TestCancel(t *testing.T) {
 	data := mnist(t, 1000, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Run(ctx, quickTrial(), data, 2, nil); !errors.Is(err, context.Canceled) {
+	if _, err := Run(ctx, quickTrial(), data, Options{Jobs: 2}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 }
@@ -133,7 +136,7 @@ func TestCancel(t *testing.T) {
 func TestCUDAUnavailable(t *testing.T) {
 	c := quickTrial()
 	c.Device = "cuda"
-	_, err := Run(context.Background(), c, Data{}, 1, nil)
+	_, err := Run(context.Background(), c, Data{}, Options{Jobs: 1})
 	if err == nil || err.Error() != "device cuda: this build of nnx has no CUDA support; use device: cpu or auto" {
 		t.Fatalf("got %v", err)
 	}
@@ -164,7 +167,7 @@ func TestEarlyStopping(t *testing.T) {
 	c := quickTrial()
 	c.Train.Epochs, c.Train.LearningRate = 40, 0.1
 	c.Train.EarlyStopping = config.EarlyStopping{Metric: "val_loss", Patience: 2}
-	res, err := Run(context.Background(), c, data, 2, nil)
+	res, err := Run(context.Background(), c, data, Options{Jobs: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,5 +188,92 @@ func TestEarlyStopping(t *testing.T) {
 		if f.ValAccuracy != f.Epochs[best].ValAccuracy {
 			t.Errorf("fold %d: kept validation accuracy %v, best epoch's %v", f.Fold, f.ValAccuracy, f.Epochs[best].ValAccuracy)
 		}
+	}
+}
+
+// memCheckpoints keeps checkpoints gob-encoded in memory, as a file would.
+type memCheckpoints struct {
+	mu    sync.Mutex
+	saved map[int][]byte
+	saves int
+}
+
+func (m *memCheckpoints) Load(fold int) (*Checkpoint, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.saved[fold]
+	if !ok {
+		return nil, nil
+	}
+	var c Checkpoint
+	return &c, gob.NewDecoder(bytes.NewReader(b)).Decode(&c)
+}
+
+func (m *memCheckpoints) Save(fold int, c *Checkpoint) error {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(c); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.saved == nil {
+		m.saved = map[int][]byte{}
+	}
+	m.saved[fold] = buf.Bytes()
+	m.saves++
+	return nil
+}
+
+// TestResumeIsExact interrupts a trial mid-fold (Ctrl-C after the 3rd epoch
+// of a CNN with batch norm and dropout, Adam, a step schedule), resumes it
+// from the checkpoints, and expects the very numbers of an uninterrupted run.
+func TestResumeIsExact(t *testing.T) {
+	data := mnist(t, 600, 200)
+	c := quickTrial()
+	c.Train = config.Train{Epochs: 5, BatchSize: 20, Optimizer: "adam", LearningRate: 0.003, Schedule: "step", StepSize: 2, Gamma: 0.5}
+	c.Model = config.Model{Init: "pytorch", Layers: []config.Layer{
+		{Conv2D: &config.Conv2D{Filters: 4, Kernel: 3, Stride: 2}}, {BatchNorm: &config.Empty{}}, {ReLU: &config.Empty{}},
+		{Flatten: &config.Empty{}}, {Dropout: &config.Dropout{Rate: 0.3}}, {Dense: &config.Dense{Units: 10}}}}
+	whole, err := Run(context.Background(), c, data, Options{Jobs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := &memCheckpoints{}
+	ctx, cancel := context.WithCancel(context.Background())
+	epochs := 0
+	_, err = Run(ctx, c, data, Options{Jobs: 1, Checkpoints: ck, Progress: func(e Event) {
+		if epochs++; epochs == 8 { // fold 1 done, fold 2 at epoch 3
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	var restored, trained int
+	resumed, err := Run(context.Background(), c, data, Options{Jobs: 2, Checkpoints: ck, Progress: func(e Event) {
+		if e.Restored {
+			restored++
+		} else {
+			trained++
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restored != 8 || trained != 2 {
+		t.Errorf("resume replayed %d epochs and trained %d, want 8 and 2", restored, trained)
+	}
+	strip := func(r *Result) {
+		for i := range r.Folds {
+			r.Folds[i].Seconds = 0
+			for j := range r.Folds[i].Epochs {
+				r.Folds[i].Epochs[j].Seconds = 0
+			}
+		}
+	}
+	strip(whole)
+	strip(resumed)
+	if !reflect.DeepEqual(whole, resumed) {
+		t.Fatalf("resumed run differs from the uninterrupted one:\n%+v\n%+v", whole.Folds[1].Epochs, resumed.Folds[1].Epochs)
 	}
 }
