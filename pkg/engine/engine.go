@@ -68,7 +68,7 @@ type pass struct {
 	loss    G.Value       // training only
 	output  G.Value       // logits (training) or probabilities (evaluation)
 	wnodes  G.Nodes       // learnable param nodes, in n.learn order
-	bn      []*G.BatchNormOp
+	bn      []*batchNormOp
 	masks   []mask
 	weights [][]float32 // learnable values, in n.learn order
 	grads   [][]float32
@@ -199,7 +199,7 @@ func (n *Net) build(batch int, training bool) (p *pass, err error) {
 			return nil, err
 		}
 		G.Read(probs, &p.output)
-		p.vm = G.NewTapeMachine(p.g, G.EvalMode())
+		p.vm = G.NewTapeMachine(p.g)
 		return p, nil
 	}
 	p.y = tensor.New(tensor.WithShape(batch, n.spec.Classes), tensor.Of(tensor.Float32))
@@ -214,7 +214,6 @@ func (n *Net) build(batch int, training bool) (p *pass, err error) {
 		return nil, err
 	}
 	p.vm = G.NewTapeMachine(p.g, G.BindDualValues(p.wnodes...))
-	// A new training VM resets batch-norm statistics: restore ours.
 	if err := n.pushStats(p); err != nil {
 		return nil, err
 	}
@@ -245,7 +244,7 @@ func crossEntropy(logits, y *G.Node) (*G.Node, error) {
 // built is what forward adds to a graph.
 type built struct {
 	logits *G.Node
-	bn     []*G.BatchNormOp
+	bn     []*batchNormOp
 	masks  []maskNode
 }
 
@@ -272,17 +271,14 @@ func forward(spec model.Spec, x *G.Node, w G.Nodes, training bool) (built, error
 			}
 			wi += 2
 		case model.Conv2D:
-			pad, st := []int{l.Padding, l.Padding}, []int{l.EffectiveStride(), l.EffectiveStride()}
-			if h, err = G.Conv2d(h, w[wi], tensor.Shape{l.Kernel, l.Kernel}, pad, st, []int{1, 1}); err == nil {
-				h, err = G.BroadcastAdd(h, w[wi+1], nil, []byte{0, 2, 3})
-			}
+			h, err = conv2d(h, w[wi], w[wi+1], l.EffectiveStride(), l.Padding)
 			wi += 2
 		case model.MaxPool2D:
 			st := l.EffectiveStride()
 			h, err = G.MaxPool2D(h, tensor.Shape{l.Kernel, l.Kernel}, []int{0, 0}, []int{st, st})
 		case model.BatchNorm:
-			var op *G.BatchNormOp
-			h, _, _, op, err = G.BatchNorm(h, w[wi], w[wi+1], bnMomentum, bnEpsilon)
+			var op *batchNormOp
+			h, op, err = batchNorm(h, w[wi], w[wi+1], training)
 			out.bn = append(out.bn, op)
 			wi += 2
 		case model.Dropout:
@@ -448,8 +444,8 @@ func (n *Net) pullStats() {
 	means, vars := n.statParams()
 	for k, op := range n.train.bn {
 		m, v := op.Stats()
-		copy(n.values[means[k]].Data().([]float32), m.Data().([]float32))
-		copy(n.values[vars[k]].Data().([]float32), v.Data().([]float32))
+		copy(n.values[means[k]].Data().([]float32), m)
+		copy(n.values[vars[k]].Data().([]float32), v)
 	}
 }
 
@@ -457,7 +453,7 @@ func (n *Net) pullStats() {
 func (n *Net) pushStats(p *pass) error {
 	means, vars := n.statParams()
 	for k, op := range p.bn {
-		if err := op.SetStats(n.values[means[k]], n.values[vars[k]]); err != nil {
+		if err := op.SetStats(n.values[means[k]].Data().([]float32), n.values[vars[k]].Data().([]float32)); err != nil {
 			return err
 		}
 	}
