@@ -20,6 +20,7 @@ import (
 type planOptions struct {
 	set     []string
 	results string
+	shard   string
 }
 
 func newPlanCmd(e *env) *cobra.Command {
@@ -34,6 +35,7 @@ func newPlanCmd(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().StringArrayVar(&o.set, "set", nil, "override a field: key=value (repeatable)")
+	c.Flags().StringVar(&o.shard, "shard", "", "list only shard I of N (as nnx run --shard)")
 	c.Flags().StringVar(&o.results, "results", "", "results directory whose trial states to show (env NNX_RESULTS; default: the pipeline's outputs.dir)")
 	return c
 }
@@ -58,6 +60,15 @@ func runPlan(e *env, o *planOptions, file string) error {
 	trials, err := grid.Expand(l)
 	if err != nil {
 		return err
+	}
+	sh, err := parseShard(firstNonEmpty(o.shard, e.getenv("NNX_SHARD")), e.getenv)
+	if err != nil {
+		return err
+	}
+	if sh != nil {
+		n := len(trials)
+		trials = sh.filter(trials)
+		fmt.Fprintf(e.stdout, "shard %s: %d of %d trial(s)\n", sh, len(trials), n)
 	}
 	store := results.Store{Dir: firstNonEmpty(o.results, e.getenv("NNX_RESULTS"), l.Outputs.Dir)}
 	fmt.Fprintf(e.stdout, "experiment %s (%s, pipeline %s): %d trial(s)\n", l.Name, l.File, l.PipelineFile, len(trials))

@@ -18,6 +18,7 @@ import (
 	"github.com/nnx-dev/nnx/pkg/bundle"
 	"github.com/nnx-dev/nnx/pkg/config"
 	"github.com/nnx-dev/nnx/pkg/dataset"
+	"github.com/nnx-dev/nnx/pkg/engine"
 	"github.com/nnx-dev/nnx/pkg/grid"
 	"github.com/nnx-dev/nnx/pkg/model"
 	"github.com/nnx-dev/nnx/pkg/progress"
@@ -37,6 +38,7 @@ type runOptions struct {
 	verify    bool
 	sample    int
 	tolerance float64
+	shard     string
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -65,6 +67,7 @@ with the results instead of writing them.
 	c.Flags().StringVar(&o.results, "results", "", "results directory (env NNX_RESULTS; default: the pipeline's outputs.dir)")
 	c.Flags().IntVarP(&o.jobs, "jobs", "j", 1, "folds trained side by side; results do not depend on it (env NNX_JOBS)")
 	c.Flags().BoolVar(&o.force, "force", false, "retrain trials that are already done, from scratch")
+	c.Flags().StringVar(&o.shard, "shard", "", "run only shard I of N (I/N; or N, with I from $JOB_COMPLETION_INDEX or $SLURM_ARRAY_TASK_ID): trial k belongs to shard k mod N")
 	c.Flags().BoolVar(&o.verify, "verify", false, "retrain in memory and compare with the results on disk; write nothing, exit 1 on a difference")
 	c.Flags().IntVar(&o.sample, "verify-sample", 0, "with --verify: check only this many trials (a fixed sample)")
 	c.Flags().Float64Var(&o.tolerance, "tolerance", 0, "with --verify: the largest difference allowed in any number")
@@ -104,6 +107,13 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 	trials, err := selectTrials(all, o.only)
 	if err != nil {
 		return err
+	}
+	sh, err := parseShard(firstNonEmpty(o.shard, e.getenv("NNX_SHARD")), e.getenv)
+	if err != nil {
+		return err
+	}
+	if trials = sh.filter(trials); sh != nil {
+		fmt.Fprintf(e.stderr, "nnx: shard %s: %d of %d trial(s)\n", sh, len(trials), len(all))
 	}
 	dir := firstNonEmpty(o.results, e.getenv("NNX_RESULTS"), l.Outputs.Dir)
 	store := results.Store{Dir: dir}
@@ -194,7 +204,7 @@ func loadData(e *env, l *config.Loaded) (*data, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.DataFingerprint = fingerprint(tr, te)
+	l.DataFingerprint, l.Engine = fingerprint(tr, te), engine.BLAS
 	fmt.Fprintf(e.stderr, "nnx: loaded MNIST from %s (%d training, %d test images, fingerprint %s) in %s\n",
 		dir, tr.Len(), te.Len(), l.DataFingerprint, time.Since(t0).Round(time.Millisecond))
 	return &data{train: tr, test: te}, nil
@@ -245,7 +255,7 @@ func runTrial(ctx context.Context, store results.Store, l *config.Loaded, t grid
 	c.Device = device
 	sub := subset(d.train, d.test, c.Data)
 	m := &results.Metrics{Experiment: l.Name, Trial: t.ID, Index: t.Index, Label: t.Label(), Params: t.Params,
-		Config: t.Config, Device: device, DataFingerprint: l.DataFingerprint}
+		Config: t.Config, Device: device, DataFingerprint: l.DataFingerprint, Engine: l.Engine}
 	disp.StartTrial(t.Index+1, total, t.ID, t.Label(), c.Split.Folds, c.Train.Epochs)
 	res, err := train.Run(ctx, c, sub, train.Options{Jobs: jobs, Progress: disp.Epoch, Checkpoints: ck})
 	if errors.Is(err, context.Canceled) {
@@ -279,8 +289,17 @@ func runTrial(ctx context.Context, store results.Store, l *config.Loaded, t grid
 }
 
 // updateBest rewrites RESULTS/<experiment>/best from the best finished
-// trial of the grid on disk, whichever process trained it.
-func updateBest(store results.Store, experiment string, all []grid.Trial) (*results.Metrics, error) {
+// trial of the grid on disk, whichever process trained it, under the
+// experiment's lock so that concurrent runs do not race.
+func updateBest(store results.Store, experiment string, all []grid.Trial) (best *results.Metrics, err error) {
+	err = store.Exclusive(experiment, func() error {
+		best, err = pickBest(store, experiment, all)
+		return err
+	})
+	return best, err
+}
+
+func pickBest(store results.Store, experiment string, all []grid.Trial) (*results.Metrics, error) {
 	var best *results.Metrics
 	var bestTrial grid.Trial
 	for _, t := range all {

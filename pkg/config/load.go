@@ -38,7 +38,10 @@ type Loaded struct {
 	// have loaded it set it before expanding the grid (it is part of every
 	// trial id).
 	DataFingerprint string
-	Pos             strict.Positions
+	// Engine names the numeric engine that trains (engine.BLAS), also part
+	// of every trial id; set by the caller.
+	Engine string
+	Pos    strict.Positions
 }
 
 // Axis is one swept field: a dotted path and the values it takes. A grid

@@ -56,16 +56,17 @@ func (t Trial) Label() string {
 }
 
 // ID is a trial's identity: a short hash of FormatVersion, the fingerprint
-// of the data it trains on, and its canonical resolved config (JSON with a
-// fixed field order, so YAML key order, comments and formatting do not
+// of the data it trains on, the numeric engine (its BLAS: results differ in
+// the last bits between them) and its canonical resolved config (JSON with
+// a fixed field order, so YAML key order, comments and formatting do not
 // matter).
-func ID(c config.Trial, data string) string {
+func ID(c config.Trial, data, engine string) string {
 	b, err := json.Marshal(c)
 	if err != nil {
 		// config.Trial holds only plain values; Marshal cannot fail on it.
 		return "invalid"
 	}
-	h := sha256.Sum256(append([]byte(fmt.Sprintf("nnx trial v%d\ndata %s\n", FormatVersion, data)), b...))
+	h := sha256.Sum256(append([]byte(fmt.Sprintf("nnx trial v%d\ndata %s\nengine %s\n", FormatVersion, data, engine)), b...))
 	return hex.EncodeToString(h[:])[:12]
 }
 
@@ -111,7 +112,7 @@ func Expand(l *config.Loaded) ([]Trial, error) {
 			for _, e := range config.Validate(t.Config, pos) {
 				addErrs(&errs, seenErr, e)
 			}
-			t.ID = ID(t.Config, l.DataFingerprint)
+			t.ID = ID(t.Config, l.DataFingerprint, l.Engine)
 			if _, dup := seenID[t.ID]; dup && len(l.Collapsed) > 0 {
 				continue // an override made this trial repeat an earlier one
 			}

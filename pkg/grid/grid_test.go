@@ -89,8 +89,8 @@ func TestExpandMLPSweep(t *testing.T) {
 		if !idRE.MatchString(tr.ID) {
 			t.Errorf("trial %d: ID %q is not 12 hex digits", i, tr.ID)
 		}
-		if tr.ID != grid.ID(tr.Config, "") {
-			t.Errorf("trial %d: ID %q, want ID(Config) %q", i, tr.ID, grid.ID(tr.Config, ""))
+		if tr.ID != grid.ID(tr.Config, "", "") {
+			t.Errorf("trial %d: ID %q, want ID(Config) %q", i, tr.ID, grid.ID(tr.Config, "", ""))
 		}
 		if j, dup := seen[tr.ID]; dup {
 			t.Errorf("trials %d and %d share ID %s", j, i, tr.ID)
@@ -174,13 +174,13 @@ func TestID(t *testing.T) {
 		Device: "cpu",
 		Seed:   1,
 	}
-	id := grid.ID(base, "")
+	id := grid.ID(base, "", "")
 	if !idRE.MatchString(id) {
 		t.Fatalf("ID %q is not 12 hex digits", id)
 	}
 	clone := base
 	clone.Model.Hidden = []int{8, 8}
-	if grid.ID(clone, "") != id {
+	if grid.ID(clone, "", "") != id {
 		t.Error("ID depends on more than the values")
 	}
 	for name, mod := range map[string]func(*config.Trial){
@@ -205,13 +205,13 @@ func TestID(t *testing.T) {
 		c := base
 		c.Model.Hidden = slices.Clone(base.Model.Hidden)
 		mod(&c)
-		if grid.ID(c, "") == id {
+		if grid.ID(c, "", "") == id {
 			t.Errorf("changing %s leaves the ID unchanged", name)
 		}
 	}
 	c := base
 	c.Data.Path = "/elsewhere"
-	if grid.ID(c, "") != id {
+	if grid.ID(c, "", "") != id {
 		t.Error("data.path changes the ID; it is where the data is, not what a trial computes")
 	}
 }
@@ -229,8 +229,8 @@ func TestExpandNoGrid(t *testing.T) {
 	if tr.Label() != "base" || len(tr.Params) != 0 || tr.Index != 0 {
 		t.Errorf("trial = %+v, label %q", tr, tr.Label())
 	}
-	if !reflect.DeepEqual(tr.Config, l.Base) || tr.ID != grid.ID(l.Base, "") {
-		t.Errorf("Config %+v ID %s, want Base %+v ID %s", tr.Config, tr.ID, l.Base, grid.ID(l.Base, ""))
+	if !reflect.DeepEqual(tr.Config, l.Base) || tr.ID != grid.ID(l.Base, "", "") {
+		t.Errorf("Config %+v ID %s, want Base %+v ID %s", tr.Config, tr.ID, l.Base, grid.ID(l.Base, "", ""))
 	}
 	if !slices.Equal(tr.Config.Model.Hidden, []int{64}) || tr.Config.Train.LearningRate != 0.05 || tr.Config.Data.Limit != 1000 {
 		t.Errorf("Config %+v", tr.Config)

@@ -113,6 +113,7 @@ type Metrics struct {
 	Config          config.Trial `json:"config"`
 	Device          string       `json:"device"`
 	DataFingerprint string       `json:"data_fingerprint"`
+	Engine          string       `json:"engine"`         // the BLAS that trained it: gonum or openblas
 	TrainAccuracy   Stat         `json:"train_accuracy"` // final epoch, over folds
 	ValAccuracy     Stat         `json:"val_accuracy"`   // final epoch, over folds
 	BestFold        int          `json:"best_fold"`      // highest validation accuracy

@@ -158,3 +158,22 @@ func lockedBy(path string) (int, bool) {
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid, true
 }
+
+// Exclusive runs fn while holding the experiment's lock (a blocking flock
+// on RESULTS/<experiment>/.lock): for the short updates that every process
+// of a sweep makes to shared files, such as best/.
+func (s Store) Exclusive(experiment string, fn func() error) error {
+	dir := filepath.Join(s.Dir, experiment)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	return fn()
+}
