@@ -292,7 +292,7 @@ func forward(spec model.Spec, x *G.Node, w G.Nodes, training bool) (built, error
 				h, err = G.Reshape(h, tensor.Shape{batch, h.Shape().TotalSize() / batch})
 			}
 		case model.ReLU:
-			h, err = G.Rectify(h)
+			h, err = relu(h)
 		case model.Tanh:
 			h, err = G.Tanh(h)
 		case model.Sigmoid:

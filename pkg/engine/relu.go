@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// reluOp is max(x, 0) as one op. gorgonia's Rectify builds a comparison
+// mask and multiplies by it, allocating the mask forward and backward; this
+// writes the output directly, and its gradient passes dy where y > 0.
+type reluOp struct{ dims int }
+
+// relu adds max(x, 0) to x's graph.
+func relu(x *G.Node) (*G.Node, error) { return G.ApplyOp(&reluOp{dims: x.Dims()}, x) }
+
+func (op *reluOp) Arity() int { return 1 }
+func (op *reluOp) Type() hm.Type {
+	t := &G.TensorType{Dims: op.dims, Of: hm.TypeVariable('a')}
+	return hm.NewFnType(t, t)
+}
+func (op *reluOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+func (op *reluOp) ReturnsPtr() bool      { return false }
+func (op *reluOp) CallsExtern() bool     { return false }
+func (op *reluOp) OverwritesInput() int  { return -1 }
+func (op *reluOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "nnx.relu@%p", op) }
+func (op *reluOp) Hashcode() uint32      { return hashOf(op) }
+func (op *reluOp) String() string        { return "nnx.relu" }
+
+func (op *reluOp) Do(in ...G.Value) (G.Value, error) {
+	return op.UsePreallocDo(tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(in[0].Shape().Clone()...)), in...)
+}
+
+func (op *reluOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	switch y := prealloc.Data().(type) {
+	case []float32:
+		reluForward(f32(in[0]), y)
+	case []float64:
+		reluForward(f64(in[0]), y)
+	default:
+		return nil, fmt.Errorf("nnx.relu: unsupported dtype %v", prealloc.Dtype())
+	}
+	return prealloc, nil
+}
+
+func reluForward[T float](x, y []T) {
+	for i, v := range x {
+		y[i] = max(v, 0)
+	}
+}
+
+func (op *reluOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op *reluOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	d, err := G.ApplyOp(&reluGradOp{dims: op.dims}, output, grad)
+	return G.Nodes{d}, err
+}
+
+// reluGradOp passes dy where the forward output y is positive.
+type reluGradOp struct{ dims int }
+
+func (op *reluGradOp) Arity() int { return 2 }
+func (op *reluGradOp) Type() hm.Type {
+	t := &G.TensorType{Dims: op.dims, Of: hm.TypeVariable('a')}
+	return hm.NewFnType(t, t, t)
+}
+func (op *reluGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+func (op *reluGradOp) ReturnsPtr() bool      { return false }
+func (op *reluGradOp) CallsExtern() bool     { return false }
+func (op *reluGradOp) OverwritesInput() int  { return -1 }
+func (op *reluGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "nnx.relugrad@%p", op) }
+func (op *reluGradOp) Hashcode() uint32      { return hashOf(op) }
+func (op *reluGradOp) String() string        { return "nnx.relugrad" }
+
+func (op *reluGradOp) Do(in ...G.Value) (G.Value, error) {
+	return op.UsePreallocDo(tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(in[0].Shape().Clone()...)), in...)
+}
+
+func (op *reluGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
+	switch dx := prealloc.Data().(type) {
+	case []float32:
+		reluBackward(f32(in[0]), f32(in[1]), dx)
+	case []float64:
+		reluBackward(f64(in[0]), f64(in[1]), dx)
+	default:
+		return nil, fmt.Errorf("nnx.relugrad: unsupported dtype %v", prealloc.Dtype())
+	}
+	return prealloc, nil
+}
+
+func reluBackward[T float](y, dy, dx []T) {
+	for i, v := range y {
+		if v > 0 {
+			dx[i] = dy[i]
+		} else {
+			dx[i] = 0
+		}
+	}
+}
