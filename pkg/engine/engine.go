@@ -274,8 +274,7 @@ func forward(spec model.Spec, x *G.Node, w G.Nodes, training bool) (built, error
 			h, err = conv2d(h, w[wi], w[wi+1], l.EffectiveStride(), l.Padding)
 			wi += 2
 		case model.MaxPool2D:
-			st := l.EffectiveStride()
-			h, err = G.MaxPool2D(h, tensor.Shape{l.Kernel, l.Kernel}, []int{0, 0}, []int{st, st})
+			h, err = maxPool2d(h, l.Kernel, l.EffectiveStride())
 		case model.BatchNorm:
 			var op *batchNormOp
 			h, op, err = batchNorm(h, w[wi], w[wi+1], training)
