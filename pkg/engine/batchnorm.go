@@ -134,8 +134,10 @@ func bnForward[T float](op *batchNormOp, x, scale, shift, y, xhat []T) {
 			invStd = 1 / math.Sqrt(ss/count+bnEpsilon)
 			op.invStd[ch] = invStd
 			unbiased := ss / math.Max(count-1, 1)
-			op.mean[ch] = (1-bnMomentum)*op.mean[ch] + bnMomentum*mean
-			op.vari[ch] = (1-bnMomentum)*op.vari[ch] + bnMomentum*unbiased
+			// Rounded to float32, the precision the statistics are saved in,
+			// so a model restored from its weights evaluates identically.
+			op.mean[ch] = float64(float32((1-bnMomentum)*op.mean[ch] + bnMomentum*mean))
+			op.vari[ch] = float64(float32((1-bnMomentum)*op.vari[ch] + bnMomentum*unbiased))
 		} else {
 			mean, invStd = op.mean[ch], 1/math.Sqrt(op.vari[ch]+bnEpsilon)
 		}
