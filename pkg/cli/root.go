@@ -108,6 +108,7 @@ func newRoot(e *env) *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newRunCmd(e), newPlanCmd(e))
+	root.AddCommand(newReportCmd(e))
 	return root
 }
 
