@@ -18,6 +18,7 @@ import (
 // with PyTorch's conventions (running = 0.9*running + 0.1*batch, unbiased
 // running variance, eps inside the square root).
 type batchNormOp struct {
+	opBase
 	n, c, spatial int  // x is (n, c, spatial...) : n*spatial values per channel
 	dims          int  // x's rank, 2 or 4
 	training      bool // batch statistics, else running ones
@@ -52,9 +53,6 @@ func (op *batchNormOp) Type() hm.Type {
 func (op *batchNormOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return in[0].(tensor.Shape).Clone(), nil
 }
-func (op *batchNormOp) ReturnsPtr() bool     { return false }
-func (op *batchNormOp) CallsExtern() bool    { return false }
-func (op *batchNormOp) OverwritesInput() int { return -1 }
 func (op *batchNormOp) WriteHash(h hash.Hash) {
 	fmt.Fprintf(h, "nnx.batchnorm(%d,%d,%d,%v)@%p", op.n, op.c, op.spatial, op.training, op)
 }
@@ -176,6 +174,7 @@ func (op *batchNormOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, e
 // bnGradOp is one gradient of batchNormOp from (scale, dy): wrt 0 the
 // input, 1 the scale, 2 the shift.
 type bnGradOp struct {
+	opBase
 	fwd *batchNormOp
 	wrt int
 }
@@ -191,9 +190,6 @@ func (op *bnGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	}
 	return in[0].(tensor.Shape).Clone(), nil
 }
-func (op *bnGradOp) ReturnsPtr() bool      { return false }
-func (op *bnGradOp) CallsExtern() bool     { return false }
-func (op *bnGradOp) OverwritesInput() int  { return -1 }
 func (op *bnGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "nnx.batchnormgrad%d@%p", op.wrt, op.fwd) }
 func (op *bnGradOp) Hashcode() uint32      { return hashOf(op) }
 func (op *bnGradOp) String() string        { return fmt.Sprintf("nnx.batchnormgrad(%d)", op.wrt) }

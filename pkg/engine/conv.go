@@ -34,6 +34,7 @@ func (g convGeom) p() int   { return g.outH * g.outW }
 // conv2dOp computes y = conv(x, w) + b for x (B,C,H,W), w (F,C,k,k) and
 // b (1,F,1,1).
 type conv2dOp struct {
+	opBase
 	convGeom
 	col32 []float32 // im2col of the last forward pass, reused by the weight gradient
 	col64 []float64
@@ -61,14 +62,19 @@ func (op *conv2dOp) Type() hm.Type {
 func (op *conv2dOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{op.batch, op.filters, op.outH, op.outW}, nil
 }
-func (op *conv2dOp) ReturnsPtr() bool      { return false }
-func (op *conv2dOp) CallsExtern() bool     { return false }
-func (op *conv2dOp) OverwritesInput() int  { return -1 }
 func (op *conv2dOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "nnx.conv2d%+v@%p", op.convGeom, op) }
 func (op *conv2dOp) Hashcode() uint32      { return hashOf(op) }
 func (op *conv2dOp) String() string {
 	return fmt.Sprintf("nnx.conv2d(%dx%d, stride %d, pad %d)", op.k, op.k, op.stride, op.pad)
 }
+
+// opBase holds what nnx's ops have in common: each returns a new value,
+// calls nothing outside Go and overwrites none of its inputs.
+type opBase struct{}
+
+func (opBase) ReturnsPtr() bool     { return false }
+func (opBase) CallsExtern() bool    { return false }
+func (opBase) OverwritesInput() int { return -1 }
 
 func hashOf(op G.Op) uint32 {
 	h := fnv.New32a()
@@ -209,6 +215,7 @@ func convForward[T float](g convGeom, gemm gemmFn[T], col, x, w, bias, y []T) {
 // convGradOp is one gradient of conv2dOp: wrt 0 the input (from w and dy),
 // 1 the filters (from x and dy), 2 the bias (from dy).
 type convGradOp struct {
+	opBase
 	fwd *conv2dOp
 	wrt int
 	s32 []float32
@@ -230,9 +237,6 @@ func (op *convGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	}
 	return tensor.Shape{1, g.filters, 1, 1}, nil
 }
-func (op *convGradOp) ReturnsPtr() bool      { return false }
-func (op *convGradOp) CallsExtern() bool     { return false }
-func (op *convGradOp) OverwritesInput() int  { return -1 }
 func (op *convGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "nnx.conv2dgrad%d@%p", op.wrt, op.fwd) }
 func (op *convGradOp) Hashcode() uint32      { return hashOf(op) }
 func (op *convGradOp) String() string        { return fmt.Sprintf("nnx.conv2dgrad(%d)", op.wrt) }

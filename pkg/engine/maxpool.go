@@ -15,6 +15,7 @@ import (
 // maximum in row-major order wins, so the numbers are the same; unlike it,
 // the gradient reuses the forward pass's indices instead of searching again.
 type maxPoolOp struct {
+	opBase
 	b, c, h, w, k, stride, outH, outW int
 	argmax                            []int32 // per output: index within its input plane
 }
@@ -39,9 +40,6 @@ func (op *maxPoolOp) Type() hm.Type {
 func (op *maxPoolOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{op.b, op.c, op.outH, op.outW}, nil
 }
-func (op *maxPoolOp) ReturnsPtr() bool     { return false }
-func (op *maxPoolOp) CallsExtern() bool    { return false }
-func (op *maxPoolOp) OverwritesInput() int { return -1 }
 func (op *maxPoolOp) WriteHash(h hash.Hash) {
 	fmt.Fprintf(h, "nnx.maxpool(%d,%d)@%p", op.k, op.stride, op)
 }
@@ -97,7 +95,10 @@ func (op *maxPoolOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, err
 
 // maxPoolGradOp sends each output's gradient to the input its maximum came
 // from.
-type maxPoolGradOp struct{ fwd *maxPoolOp }
+type maxPoolGradOp struct {
+	opBase
+	fwd *maxPoolOp
+}
 
 func (op *maxPoolGradOp) Arity() int { return 1 }
 func (op *maxPoolGradOp) Type() hm.Type {
@@ -108,9 +109,6 @@ func (op *maxPoolGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	f := op.fwd
 	return tensor.Shape{f.b, f.c, f.h, f.w}, nil
 }
-func (op *maxPoolGradOp) ReturnsPtr() bool      { return false }
-func (op *maxPoolGradOp) CallsExtern() bool     { return false }
-func (op *maxPoolGradOp) OverwritesInput() int  { return -1 }
 func (op *maxPoolGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "nnx.maxpoolgrad@%p", op.fwd) }
 func (op *maxPoolGradOp) Hashcode() uint32      { return hashOf(op) }
 func (op *maxPoolGradOp) String() string        { return "nnx.maxpoolgrad" }

@@ -12,7 +12,10 @@ import (
 // reluOp is max(x, 0) as one op. gorgonia's Rectify builds a comparison
 // mask and multiplies by it, allocating the mask forward and backward; this
 // writes the output directly, and its gradient passes dy where y > 0.
-type reluOp struct{ dims int }
+type reluOp struct {
+	opBase
+	dims int
+}
 
 // relu adds max(x, 0) to x's graph.
 func relu(x *G.Node) (*G.Node, error) { return G.ApplyOp(&reluOp{dims: x.Dims()}, x) }
@@ -25,9 +28,6 @@ func (op *reluOp) Type() hm.Type {
 func (op *reluOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return in[0].(tensor.Shape).Clone(), nil
 }
-func (op *reluOp) ReturnsPtr() bool      { return false }
-func (op *reluOp) CallsExtern() bool     { return false }
-func (op *reluOp) OverwritesInput() int  { return -1 }
 func (op *reluOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "nnx.relu@%p", op) }
 func (op *reluOp) Hashcode() uint32      { return hashOf(op) }
 func (op *reluOp) String() string        { return "nnx.relu" }
@@ -62,7 +62,10 @@ func (op *reluOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error)
 }
 
 // reluGradOp passes dy where the forward output y is positive.
-type reluGradOp struct{ dims int }
+type reluGradOp struct {
+	opBase
+	dims int
+}
 
 func (op *reluGradOp) Arity() int { return 2 }
 func (op *reluGradOp) Type() hm.Type {
@@ -72,9 +75,6 @@ func (op *reluGradOp) Type() hm.Type {
 func (op *reluGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return in[0].(tensor.Shape).Clone(), nil
 }
-func (op *reluGradOp) ReturnsPtr() bool      { return false }
-func (op *reluGradOp) CallsExtern() bool     { return false }
-func (op *reluGradOp) OverwritesInput() int  { return -1 }
 func (op *reluGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "nnx.relugrad@%p", op) }
 func (op *reluGradOp) Hashcode() uint32      { return hashOf(op) }
 func (op *reluGradOp) String() string        { return "nnx.relugrad" }
