@@ -35,13 +35,15 @@ func (g convGeom) p() int   { return g.outH * g.outW }
 // b (1,F,1,1).
 type conv2dOp struct {
 	opBase
+	noDX bool // x is the data: its gradient is never used
 	convGeom
 	col32 []float32 // im2col of the last forward pass, reused by the weight gradient
 	col64 []float64
 }
 
-// conv2d adds a convolution with bias to x's graph.
-func conv2d(x, w, b *G.Node, stride, pad int) (*G.Node, error) {
+// conv2d adds a convolution with bias to x's graph; fromData says x is the
+// network's input, whose gradient nothing needs.
+func conv2d(x, w, b *G.Node, stride, pad int, fromData bool) (*G.Node, error) {
 	xs, ws := x.Shape(), w.Shape()
 	if len(xs) != 4 || len(ws) != 4 || xs[1] != ws[1] || ws[2] != ws[3] {
 		return nil, fmt.Errorf("conv2d: input %v and filters %v do not fit", xs, ws)
@@ -49,7 +51,7 @@ func conv2d(x, w, b *G.Node, stride, pad int) (*G.Node, error) {
 	g := convGeom{batch: xs[0], inC: xs[1], inH: xs[2], inW: xs[3], filters: ws[0], k: ws[2], stride: stride, pad: pad}
 	g.outH = (g.inH+2*pad-g.k)/stride + 1
 	g.outW = (g.inW+2*pad-g.k)/stride + 1
-	return G.ApplyOp(&conv2dOp{convGeom: g}, x, w, b)
+	return G.ApplyOp(&conv2dOp{convGeom: g, noDX: fromData}, x, w, b)
 }
 
 func tensor4() hm.Type { return &G.TensorType{Dims: 4, Of: hm.TypeVariable('a')} }
@@ -105,13 +107,16 @@ func (op *conv2dOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, err
 	return prealloc, nil
 }
 
-func (op *conv2dOp) DiffWRT(int) []bool { return []bool{true, true, true} }
+func (op *conv2dOp) DiffWRT(int) []bool { return []bool{!op.noDX, true, true} }
 
 func (op *conv2dOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	x, w, b := inputs[0], inputs[1], inputs[2]
-	dx, err := G.ApplyOp(&convGradOp{fwd: op, wrt: 0}, w, grad)
-	if err != nil {
-		return nil, err
+	var dx *G.Node
+	if !op.noDX {
+		var err error
+		if dx, err = G.ApplyOp(&convGradOp{fwd: op, wrt: 0}, w, grad); err != nil {
+			return nil, err
+		}
 	}
 	dw, err := G.ApplyOp(&convGradOp{fwd: op, wrt: 1}, x, grad)
 	if err != nil {

@@ -181,7 +181,7 @@ func (n *Net) build(batch int, training bool) (p *pass, err error) {
 			G.WithName(prm.Name), G.WithValue(n.values[i])))
 		p.weights = append(p.weights, n.values[i].Data().([]float32))
 	}
-	f, err := forward(n.spec, x, p.wnodes, training)
+	f, err := forward(n.spec, x, p.wnodes, training, false)
 	if err != nil {
 		return nil, err
 	}
@@ -222,6 +222,12 @@ func (n *Net) build(batch int, training bool) (p *pass, err error) {
 
 // crossEntropy is the mean over the batch of -sum(y * log softmax(logits)).
 func crossEntropy(logits, y *G.Node) (*G.Node, error) {
+	return crossEntropyOp(logits, y)
+}
+
+// crossEntropyComposed is crossEntropy from gorgonia's own ops; the tests
+// check the fused op against it.
+func crossEntropyComposed(logits, y *G.Node) (*G.Node, error) {
 	logp, err := G.LogSoftMax(logits)
 	if err != nil {
 		return nil, err
@@ -254,24 +260,24 @@ type maskNode struct {
 }
 
 // forward adds the layers to x's graph. w holds the learnable param nodes
-// in model.Spec.Params order. It works in any float dtype, which the
-// gradient checks use.
-func forward(spec model.Spec, x *G.Node, w G.Nodes, training bool) (built, error) {
+// in model.Spec.Params order. inputGrad asks for the gradient with respect
+// to x too (training never needs it). It works in any float dtype, which
+// the gradient checks use.
+func forward(spec model.Spec, x *G.Node, w G.Nodes, training, inputGrad bool) (built, error) {
 	var out built
 	h := x
 	wi := 0
+	fromData := !inputGrad // h is still the data (reshaped at most): no gradient needed
 	batch := x.Shape()[0]
 	dt := x.Dtype()
 	var err error
 	for i, l := range spec.Layers {
 		switch l.Kind {
 		case model.Dense:
-			if h, err = G.Mul(h, w[wi]); err == nil {
-				h, err = G.BroadcastAdd(h, w[wi+1], nil, []byte{0})
-			}
+			h, err = dense(h, w[wi], w[wi+1], fromData)
 			wi += 2
 		case model.Conv2D:
-			h, err = conv2d(h, w[wi], w[wi+1], l.EffectiveStride(), l.Padding)
+			h, err = conv2d(h, w[wi], w[wi+1], l.EffectiveStride(), l.Padding, fromData)
 			wi += 2
 		case model.MaxPool2D:
 			h, err = maxPool2d(h, l.Kernel, l.EffectiveStride())
@@ -303,6 +309,9 @@ func forward(spec model.Spec, x *G.Node, w G.Nodes, training bool) (built, error
 		}
 		if err != nil {
 			return out, fmt.Errorf("layers[%d] %s: %w", i, l.Kind, err)
+		}
+		if l.Kind != model.Flatten {
+			fromData = false
 		}
 	}
 	out.logits = h

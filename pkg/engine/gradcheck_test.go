@@ -39,7 +39,7 @@ func gradCheck(t *testing.T, spec model.Spec, batch int) {
 		nodes = append(nodes, G.NewTensor(g, tensor.Float64, len(p.Shape), G.WithShape(p.Shape...), G.WithName(p.Name),
 			G.WithValue(tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(v)))))
 	}
-	f, err := forward(spec, x, nodes, true)
+	f, err := forward(spec, x, nodes, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,4 +122,48 @@ func TestGradBatchNorm(t *testing.T) {
 	gradCheck(t, model.Spec{Input: model.Shape{2, 5, 5}, Classes: 3,
 		Layers: []model.Layer{{Kind: model.Conv2D, Filters: 3, Kernel: 3}, {Kind: model.BatchNorm}, {Kind: model.ReLU},
 			{Kind: model.Flatten}, {Kind: model.Dense, Units: 4}, {Kind: model.BatchNorm}, {Kind: model.Dense, Units: 3}}}, 4)
+}
+
+// TestFusedCrossEntropyMatchesComposed compares the fused loss op with the
+// same loss built from gorgonia's ops: value and gradient.
+func TestFusedCrossEntropyMatchesComposed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	z := randn(rng, 4*5, 3)
+	y := make([]float64, 4*5)
+	for r := 0; r < 4; r++ {
+		y[r*5+rng.IntN(5)] = 1
+	}
+	run := func(loss func(l, y *G.Node) (*G.Node, error)) (float64, []float64) {
+		g := G.NewGraph()
+		zn := G.NewMatrix(g, tensor.Float64, G.WithShape(4, 5), G.WithName("z"),
+			G.WithValue(tensor.New(tensor.WithShape(4, 5), tensor.WithBacking(append([]float64(nil), z...)))))
+		yn := G.NewMatrix(g, tensor.Float64, G.WithShape(4, 5), G.WithName("y"),
+			G.WithValue(tensor.New(tensor.WithShape(4, 5), tensor.WithBacking(y))))
+		l, err := loss(zn, yn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lv G.Value
+		G.Read(l, &lv)
+		if _, err := G.Grad(l, zn); err != nil {
+			t.Fatal(err)
+		}
+		vm := G.NewTapeMachine(g, G.BindDualValues(zn))
+		defer vm.Close()
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		gv, _ := zn.Grad()
+		return lv.Data().(float64), append([]float64(nil), gv.Data().([]float64)...)
+	}
+	l1, g1 := run(crossEntropy)
+	l2, g2 := run(crossEntropyComposed)
+	if math.Abs(l1-l2) > 1e-12 {
+		t.Errorf("loss: fused %v, composed %v", l1, l2)
+	}
+	for i := range g1 {
+		if math.Abs(g1[i]-g2[i]) > 1e-12 {
+			t.Fatalf("gradient %d: fused %v, composed %v", i, g1[i], g2[i])
+		}
+	}
 }
