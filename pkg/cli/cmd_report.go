@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,12 +19,13 @@ import (
 type reportOptions struct {
 	format string
 	inject []string
+	out    string
 }
 
 func newReportCmd(e *env) *cobra.Command {
 	o := &reportOptions{}
 	c := &cobra.Command{
-		Use:   "report [RESULTS_DIR]",
+		Use:   "report [RESULTS_DIR...]",
 		Short: "Write README tables and plots from stored results, without training",
 		Long: `Read every experiment under the results directory (default: $NNX_RESULTS,
 else ./results) and write, from the stored files alone:
@@ -42,35 +45,42 @@ leaving the rest of the file as it is.
 --format md|csv|json prints the tables to stdout and writes no file. csv:
 each experiment's header and rows after a "# experiment NAME" line, an
 empty line between experiments. json: an array of {experiment, title, keys,
-columns, trials, status, rows}.`,
-		Args: maxArgs(1, "at most one results directory"),
+columns, trials, status, rows}.
+
+Several directories (shards of a sweep run apart, say) are merged into the
+first, or into --out DIR: experiments by name (their grids must agree), a
+trial found in several directories once. Copies of a trial must have the
+same metrics (timings aside), else nnx reports a reproducibility failure
+naming the trial, the directories and the numbers, writes nothing and
+exits 1; the copy kept is the output directory's, else the first
+directory's that is done. The output directory gets every trial's files
+and the best trial's best/, so that it is one complete results directory;
+the others are only read. With --format nothing is written.`,
 		RunE: func(_ *cobra.Command, args []string) error {
-			dir := ""
-			if len(args) == 1 {
-				dir = args[0]
-			}
-			return runReport(e, o, dir)
+			return runReport(e, o, args)
 		},
 	}
 	c.Flags().StringVar(&o.format, "format", "", "print the tables as "+strings.Join(report.Formats(), ", ")+" and write no file")
 	c.Flags().StringArrayVar(&o.inject, "inject", nil, "also fill the nnx:report blocks of this markdown file (repeatable)")
+	c.Flags().StringVar(&o.out, "out", "", "write the merged results and the report here (default: the first directory)")
 	return c
 }
 
-func runReport(e *env, o *reportOptions, dir string) error {
-	if dir == "" {
-		dir = e.getenv("NNX_RESULTS")
+func runReport(e *env, o *reportOptions, dirs []string) error {
+	if len(dirs) == 0 {
+		dirs = []string{firstNonEmpty(e.getenv("NNX_RESULTS"), "results")}
 	}
-	if dir == "" {
-		dir = "results"
-	}
+	dir := firstNonEmpty(o.out, dirs[0])
 	if o.format != "" && !slices.Contains(report.Formats(), o.format) {
 		return usageError{fmt.Errorf("--format %s: want one of %s", o.format, strings.Join(report.Formats(), ", "))}
 	}
 	if o.format != "" && len(o.inject) > 0 {
 		return usageError{fmt.Errorf("--format prints tables and writes no file; it cannot be combined with --inject")}
 	}
-	exps, err := report.Load(dir)
+	if o.format != "" && o.out != "" {
+		return usageError{fmt.Errorf("--format prints tables and writes no file; it cannot be combined with --out")}
+	}
+	exps, err := loadReport(e, o, dirs, dir)
 	if err != nil {
 		return err
 	}
@@ -114,12 +124,56 @@ func runReport(e *env, o *reportOptions, dir string) error {
 	return nil
 }
 
-// maxArgs is cobra.MaximumNArgs with errors that map to the usage exit code.
-func maxArgs(n int, what string) cobra.PositionalArgs {
-	return func(_ *cobra.Command, args []string) error {
-		if len(args) > n {
-			return usageError{fmt.Errorf("expected %s, got %d argument(s)", what, len(args))}
-		}
-		return nil
+// loadReport reads the results to report: one directory as it is, or
+// several merged into out (without writing when --format prints).
+func loadReport(e *env, o *reportOptions, dirs []string, out string) ([]*report.Experiment, error) {
+	if len(dirs) == 1 && sameDir(dirs[0], out) {
+		return report.Load(out)
 	}
+	// The output directory's trials are preferred, then the arguments' in order.
+	var srcs []report.Source
+	for i, d := range append([]string{out}, dirs...) {
+		if slices.ContainsFunc(srcs, func(s report.Source) bool { return sameDir(s.Dir, d) }) {
+			continue
+		}
+		exps, err := report.Load(d)
+		var nr *report.NoResultsError
+		if i == 0 && errors.As(err, &nr) && !slices.ContainsFunc(dirs, func(x string) bool { return sameDir(x, d) }) {
+			continue // a new --out directory
+		}
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, report.Source{Dir: d, Experiments: exps})
+	}
+	merged, err := report.Merge(srcs)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range merged.Notes {
+		fmt.Fprintln(e.stderr, "nnx: note: "+n)
+	}
+	if o.format != "" {
+		return merged.Experiments, nil
+	}
+	copied, notes, err := merged.Into(out)
+	for _, n := range notes {
+		fmt.Fprintln(e.stderr, "nnx: note: "+n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.stderr, "nnx: merged %d result director%s into %s: %d trial(s) copied\n",
+		len(srcs), map[bool]string{true: "y", false: "ies"}[len(srcs) == 1], out, len(copied))
+	return report.Load(out)
+}
+
+// sameDir reports whether two paths name one directory.
+func sameDir(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }

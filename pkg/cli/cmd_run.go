@@ -39,6 +39,7 @@ type runOptions struct {
 	sample    int
 	tolerance float64
 	shard     string
+	cacheFrom []string
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -71,6 +72,7 @@ with the results instead of writing them.
 	c.Flags().BoolVar(&o.verify, "verify", false, "retrain in memory and compare with the results on disk; write nothing, exit 1 on a difference")
 	c.Flags().IntVar(&o.sample, "verify-sample", 0, "with --verify: check only this many trials (a fixed sample)")
 	c.Flags().Float64Var(&o.tolerance, "tolerance", 0, "with --verify: the largest difference allowed in any number")
+	c.Flags().StringArrayVar(&o.cacheFrom, "cache-from", nil, "take trials done in this other results directory (a shard's, say) instead of training them: their files are copied in (repeatable)")
 	c.Flags().StringSliceVar(&o.only, "only", nil, "run only these trials: numbers from nnx plan or trial ids (comma-separated)")
 	return c
 }
@@ -130,6 +132,11 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 	runErr := func() error {
 		defer disp.Close()
 		for _, t := range trials {
+			if !o.force {
+				if err := takeCached(store, o.cacheFrom, l.Name, t, len(all), disp); err != nil {
+					return err
+				}
+			}
 			state, m, err := store.TrialState(l.Name, t.ID)
 			if err != nil {
 				return err

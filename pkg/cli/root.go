@@ -20,6 +20,7 @@ import (
 
 	"github.com/nnx-dev/nnx/pkg/config/strict"
 	"github.com/nnx-dev/nnx/pkg/dataset"
+	"github.com/nnx-dev/nnx/pkg/report"
 )
 
 // Version is nnx's version, recorded in results.
@@ -33,6 +34,9 @@ const (
 	exitNoData      = 3   // the data could not be found
 	exitInterrupted = 130 // stopped by Ctrl-C or SIGTERM
 )
+
+// maxDiffLines bounds the differences printed per conflicting trial.
+const maxDiffLines = 10
 
 // usageError marks errors in how nnx was called.
 type usageError struct{ error }
@@ -65,6 +69,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 func exitCode(w io.Writer, err error) int {
 	var (
 		re  *ReproError
+		rpe *report.ReproducibilityError
 		se  *strict.Error
 		ses strict.Errors
 		nf  *dataset.NotFoundError
@@ -77,6 +82,21 @@ func exitCode(w io.Writer, err error) int {
 	case errors.As(err, &re):
 		fmt.Fprintf(w, "nnx: error: %v\n", re)
 		fmt.Fprintln(w, "nnx: hint: the differences are listed above; same YAML, seed and data should give the same numbers on a CPU")
+		return exitFailure
+	case errors.As(err, &rpe):
+		for _, c := range rpe.Conflicts {
+			fmt.Fprintf(w, "nnx: error: %s\n", c)
+			for i, d := range c.Diffs {
+				if i == maxDiffLines {
+					fmt.Fprintf(w, "nnx:   ... and %d more\n", len(c.Diffs)-i)
+					break
+				}
+				fmt.Fprintf(w, "nnx:   %s\n", d)
+			}
+		}
+		fmt.Fprintf(w, "nnx: error: %v\n", rpe)
+		fmt.Fprintln(w, "nnx: hint: a trial id fixes its config, data and BLAS, so its copies should be identical on a CPU; "+
+			"check which copy reproduces (nnx run EXPERIMENT --verify --results DIR) and remove the other")
 		return exitFailure
 	case errors.As(err, &ses):
 		for _, e := range ses {
@@ -109,6 +129,7 @@ func newRoot(e *env) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newRunCmd(e), newPlanCmd(e))
 	root.AddCommand(newReportCmd(e))
+	root.AddCommand(newExportCmd(e))
 	return root
 }
 
