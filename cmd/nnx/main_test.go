@@ -153,6 +153,17 @@ func TestRunEndToEnd(t *testing.T) {
 	if len(w) != 4 { // two dense layers: weight and bias each
 		t.Errorf("%d weight tensors in best/, want 4", len(w))
 	}
+	// best/ is a checksummed bundle, and results/best the overall best's copy.
+	for _, d := range []string{filepath.Join(dir, "results", "small", "best"), filepath.Join(dir, "results", "best")} {
+		b, err := bundle.Load(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Manifest.Trial != best.Trial || b.Manifest.Experiment != "small" || b.Manifest.Metrics.TestAccuracy != best.TestAccuracy {
+			t.Errorf("%s: manifest names trial %s of %s (test %v), want %s (test %v)", d, b.Manifest.Trial,
+				b.Manifest.Experiment, b.Manifest.Metrics.TestAccuracy, best.Trial, best.TestAccuracy)
+		}
+	}
 }
 
 // TestRunDeterministic runs the same experiment twice: every stored metric

@@ -1,6 +1,9 @@
-// Package bundle saves and loads trained models: weights in the safetensors
-// format (readable by Python's safetensors) beside the trial's config and
-// metrics.
+// Package bundle saves and loads trained models. A bundle is a directory:
+// manifest.json (architecture, input, labels, metrics, provenance and the
+// sha256 of every other file), weights.safetensors (readable by Python's
+// safetensors) and extra files such as the trial's config and metrics.
+// Bundles are written and copied atomically, and loading verifies every
+// checksum.
 package bundle
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -165,6 +166,9 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 	}()
 	best, err := updateBest(store, l.Name, all)
 	if err != nil {
+		return err
+	}
+	if err := updateOverallBest(store); err != nil {
 		return err
 	}
 	if len(ran) > 0 {
@@ -354,20 +358,26 @@ func head(s *dataset.Set, n int) *dataset.Set {
 	return &dataset.Set{Rows: s.Rows, Cols: s.Cols, Classes: s.Classes, X: s.X[:n*f], Y: s.Y[:n]}
 }
 
-// writeBest replaces RESULTS/<experiment>/best with the best trial's files:
-// built in a temporary directory, then swapped in by rename.
+// writeBest replaces RESULTS/<experiment>/best with the best trial's
+// bundle (manifest, weights, trial.yaml, metrics.json), swapped in whole.
 func writeBest(store results.Store, t grid.Trial, m *results.Metrics, weights []model.Tensor) error {
-	expDir := filepath.Join(store.Dir, m.Experiment)
-	tmp, err := os.MkdirTemp(expDir, ".best-*")
+	spec, err := t.Config.Spec()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	w, err := bundle.EncodeSafetensors(weights)
+	b := bundle.New(spec, weights)
+	cfg, err := json.Marshal(t.Config)
 	if err != nil {
 		return err
 	}
-	cfg, err := results.TrialYAML(t)
+	b.Manifest.NNXVersion, b.Manifest.Name = Version, m.Experiment
+	b.Manifest.Experiment, b.Manifest.Trial = m.Experiment, m.Trial
+	b.Manifest.Config, b.Manifest.DataFingerprint = cfg, m.DataFingerprint
+	b.Manifest.Metrics = bundle.Metrics{
+		ValAccuracy:  bundle.Stat{Mean: m.ValAccuracy.Mean, Std: m.ValAccuracy.Std, N: m.ValAccuracy.N},
+		TestAccuracy: m.TestAccuracy,
+	}
+	trialYAML, err := results.TrialYAML(t)
 	if err != nil {
 		return err
 	}
@@ -375,23 +385,43 @@ func writeBest(store results.Store, t grid.Trial, m *results.Metrics, weights []
 	if err != nil {
 		return err
 	}
-	for name, data := range map[string][]byte{bundle.WeightsFile: w, results.TrialFile: cfg, results.MetricsFile: js} {
-		if err := results.WriteFile(filepath.Join(tmp, name), data); err != nil {
+	return bundle.Write(filepath.Join(store.Dir, m.Experiment, results.BestDir), b,
+		map[string][]byte{results.TrialFile: trialYAML, results.MetricsFile: js})
+}
+
+// updateOverallBest points RESULTS/best at the best of the experiments'
+// best bundles: the highest mean validation accuracy, ties to the
+// experiment name that sorts first. It is a copy, so it survives the
+// experiment's own best/ being rewritten.
+func updateOverallBest(store results.Store) error {
+	return store.Exclusive("", func() error {
+		entries, err := os.ReadDir(store.Dir)
+		if err != nil {
 			return err
 		}
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	final := filepath.Join(expDir, results.BestDir)
-	old := tmp + ".old"
-	if err := os.Rename(final, old); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return err
-	}
-	return os.RemoveAll(old)
+		var best *bundle.Bundle
+		var bestDir string
+		for _, e := range entries {
+			if !e.IsDir() || e.Name() == results.BestDir || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			dir := filepath.Join(store.Dir, e.Name(), results.BestDir)
+			b, err := bundle.Load(dir)
+			if os.IsNotExist(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if best == nil || b.Manifest.Metrics.ValAccuracy.Mean > best.Manifest.Metrics.ValAccuracy.Mean {
+				best, bestDir = b, dir
+			}
+		}
+		if best == nil {
+			return nil
+		}
+		return bundle.Copy(bestDir, filepath.Join(store.Dir, results.BestDir))
+	})
 }
 
 func firstNonEmpty(vs ...string) string {
