@@ -47,6 +47,9 @@ func runPlan(e *env, o *planOptions, file string) error {
 	}
 	// Trial ids include the data's fingerprint: without the data, plan still
 	// checks the file and lists the trials, but cannot name them.
+	if _, err := selectDevice(e, l); err != nil {
+		return err
+	}
 	haveData := true
 	if _, err := loadData(e, l); err != nil {
 		var nf *dataset.NotFoundError

@@ -92,12 +92,13 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 	if jobs < 1 {
 		return usageError{fmt.Errorf("--jobs: want a whole number >= 1, got %d", jobs)}
 	}
-	device, note, err := train.Device(l.Base.Device)
+	dev, err := selectDevice(e, l)
 	if err != nil {
 		return err
 	}
-	if note != "" {
-		fmt.Fprintln(e.stderr, "nnx: "+note)
+	device := dev.Device
+	if device == "cuda" {
+		fmt.Fprintf(e.stderr, "nnx: training on %s (%s)\n", dev.Name, dev.Driver)
 	}
 	d, err := loadData(e, l)
 	if err != nil {
@@ -147,7 +148,7 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 				ran = append(ran, m)
 				continue
 			}
-			m, err = runTrial(ctx, store, l, t, len(all), device, d, o.force, jobs, disp)
+			m, err = runTrial(ctx, store, l, t, len(all), dev, d, o.force, jobs, disp)
 			var be *results.BusyError
 			switch {
 			case errors.As(err, &be):
@@ -215,10 +216,28 @@ func loadData(e *env, l *config.Loaded) (*data, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.DataFingerprint, l.Engine = fingerprint(tr, te), engine.BLAS
+	l.DataFingerprint = fingerprint(tr, te)
 	fmt.Fprintf(e.stderr, "nnx: loaded MNIST from %s (%d training, %d test images, fingerprint %s) in %s\n",
 		dir, tr.Len(), te.Len(), l.DataFingerprint, time.Since(t0).Round(time.Millisecond))
 	return &data{train: tr, test: te}, nil
+}
+
+// selectDevice picks the experiment's device for this process and names
+// the engine that will multiply (part of every trial id): cuBLAS on a GPU,
+// else the build's BLAS.
+func selectDevice(e *env, l *config.Loaded) (engine.DeviceInfo, error) {
+	dev, note, err := train.Device(l.Base.Device)
+	if err != nil {
+		return dev, err
+	}
+	if note != "" {
+		fmt.Fprintln(e.stderr, "nnx: "+note)
+	}
+	l.Engine = engine.BLAS
+	if dev.Device == "cuda" {
+		l.Engine = "cublas"
+	}
+	return dev, nil
 }
 
 // fingerprint identifies a training and test set together.
@@ -244,7 +263,7 @@ func experimentInfo(l *config.Loaded, all []grid.Trial) *results.Experiment {
 // runTrial trains one trial under its lock, resuming from its checkpoints,
 // and stores its files. A training error is recorded in its metrics (status
 // failed); only interruption and I/O errors are returned.
-func runTrial(ctx context.Context, store results.Store, l *config.Loaded, t grid.Trial, total int, device string,
+func runTrial(ctx context.Context, store results.Store, l *config.Loaded, t grid.Trial, total int, dev engine.DeviceInfo,
 	d *data, force bool, jobs int, disp progress.Display) (*results.Metrics, error) {
 	unlock, err := store.Lock(l.Name, t.ID)
 	if err != nil {
@@ -263,10 +282,11 @@ func runTrial(ctx context.Context, store results.Store, l *config.Loaded, t grid
 		}
 	}
 	c := t.Config
-	c.Device = device
+	c.Device = dev.Device
 	sub := subset(d.train, d.test, c.Data)
 	m := &results.Metrics{Experiment: l.Name, Trial: t.ID, Index: t.Index, Label: t.Label(), Params: t.Params,
-		Config: t.Config, Device: device, DataFingerprint: l.DataFingerprint, Engine: l.Engine}
+		Config: t.Config, Device: dev.Device, DeviceName: dev.Name, Driver: dev.Driver,
+		DataFingerprint: l.DataFingerprint, Engine: l.Engine}
 	disp.StartTrial(t.Index+1, total, t.ID, t.Label(), c.Split.Folds, c.Train.Epochs)
 	res, err := train.Run(ctx, c, sub, train.Options{Jobs: jobs, Progress: disp.Epoch, Checkpoints: ck})
 	if errors.Is(err, context.Canceled) {

@@ -111,7 +111,9 @@ type Metrics struct {
 	Status          string       `json:"status"`
 	Error           string       `json:"error,omitempty"`
 	Config          config.Trial `json:"config"`
-	Device          string       `json:"device"`
+	Device          string       `json:"device"`                // cpu or cuda
+	DeviceName      string       `json:"device_name,omitempty"` // the CPU model or GPU name
+	Driver          string       `json:"driver,omitempty"`      // GPU driver and CUDA versions
 	DataFingerprint string       `json:"data_fingerprint"`
 	Engine          string       `json:"engine"`         // the BLAS that trained it: gonum or openblas
 	TrainAccuracy   Stat         `json:"train_accuracy"` // final epoch, over folds

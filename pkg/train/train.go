@@ -78,19 +78,12 @@ type Data struct {
 	Train, Test *dataset.Set
 }
 
-// Device resolves a configured device to the one training uses, with a
-// note for the user when it chose: cpu is cpu; auto is cpu in this build;
-// cuda is an error until nnx has a CUDA build.
-func Device(configured string) (device, note string, err error) {
-	switch configured {
-	case "cpu", "":
-		return "cpu", "", nil
-	case "auto":
-		return "cpu", "device auto: using cpu (this build of nnx has no CUDA support)", nil
-	case "cuda":
-		return "", "", fmt.Errorf("device cuda: this build of nnx has no CUDA support; use device: cpu or auto")
-	}
-	return "", "", fmt.Errorf("unknown device %q (valid: cpu, cuda, auto)", configured)
+// Device selects the device a process trains on (cpu, cuda or auto) with
+// a note for the user when auto chose; cuda on a build or machine that
+// cannot use a GPU is an error naming what is missing. Select once, before
+// training: the choice is process-wide (it switches gorgonia's BLAS).
+func Device(configured string) (engine.DeviceInfo, string, error) {
+	return engine.SelectDevice(configured)
 }
 
 // Options control how a trial runs; none of them changes its results.
@@ -122,13 +115,10 @@ type Checkpoint struct {
 
 // Run trains every fold of a trial, up to opts.Jobs folds at a time (each
 // fold has its own random streams, so the result does not depend on Jobs,
-// nor on whether it resumed from checkpoints). A cancelled ctx stops between
-// steps with ctx.Err().
+// nor on whether it resumed from checkpoints), on the device selected with
+// Device. A cancelled ctx stops between steps with ctx.Err().
 func Run(ctx context.Context, c config.Trial, data Data, opts Options) (*Result, error) {
 	jobs, progress := opts.Jobs, opts.Progress
-	if _, _, err := Device(c.Device); err != nil {
-		return nil, err
-	}
 	folds, err := dataset.Folds(data.Train.Len(), c.Split.Folds, c.Split.Holdout,
 		rand.New(rand.NewPCG(c.Seed, streamFolds)))
 	if err != nil {

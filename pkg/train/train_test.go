@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -134,11 +135,13 @@ func TestCancel(t *testing.T) {
 }
 
 func TestCUDAUnavailable(t *testing.T) {
-	c := quickTrial()
-	c.Device = "cuda"
-	_, err := Run(context.Background(), c, Data{}, Options{Jobs: 1})
-	if err == nil || err.Error() != "device cuda: this build of nnx has no CUDA support; use device: cpu or auto" {
+	_, _, err := Device("cuda")
+	if err == nil || !strings.HasPrefix(err.Error(), "device cuda: this build of nnx has no CUDA support; build one with `go build -tags nnxcuda ./cmd/nnx`") {
 		t.Fatalf("got %v", err)
+	}
+	info, note, err := Device("auto")
+	if err != nil || info.Device != "cpu" || !strings.HasPrefix(note, "device auto: using cpu: ") {
+		t.Fatalf("auto: %+v %q %v", info, note, err)
 	}
 }
 
