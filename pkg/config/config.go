@@ -53,6 +53,13 @@ type Train struct {
 	StepSize      int           `yaml:"step_size,omitempty" json:"step_size,omitempty"`          // step: epochs between decays
 	Gamma         float64       `yaml:"gamma,omitempty" json:"gamma,omitempty"`                  // step: decay factor
 	EarlyStopping EarlyStopping `yaml:"early_stopping,omitempty" json:"early_stopping,omitzero"` // stop a fold that stops improving
+	Augment       Augment       `yaml:"augment,omitempty" json:"augment,omitzero"`               // random changes to training images
+}
+
+// Augment makes each training image, each time it is used, a little
+// different: validation and test images are never changed.
+type Augment struct {
+	Shift int `yaml:"shift,omitempty" json:"shift,omitempty"` // translate by up to this many pixels in x and y (zeros fill in)
 }
 
 // EarlyStopping stops a fold when a validation metric has not improved for

@@ -112,6 +112,11 @@ func Validate(t Trial, pos strict.Positions) []*strict.Error {
 	if t.Train.EarlyStopping.Metric != "" {
 		oneOf("train.early_stopping.metric", t.Train.EarlyStopping.Metric, stopMetrics())
 	}
+	if src, ok := Sources()[t.Data.Source]; ok && len(src.Input) == 3 {
+		if sh := t.Train.Augment.Shift; sh < 0 || sh >= min(src.Input[1], src.Input[2]) {
+			bad("train.augment.shift", "must be between 0 and %d pixels, got %d", min(src.Input[1], src.Input[2])-1, sh)
+		}
+	}
 	if t.Train.EarlyStopping.Patience < 0 {
 		bad("train.early_stopping.patience", "must be >= 0 (0 turns early stopping off), got %d", t.Train.EarlyStopping.Patience)
 	}

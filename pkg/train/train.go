@@ -275,7 +275,12 @@ func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f
 				return nil, err
 			}
 			for b, idx := range order[s*batch : (s+1)*batch] {
-				copy(x[b*feat:(b+1)*feat], data.Train.Image(idx))
+				if sh := c.Train.Augment.Shift; sh > 0 {
+					shiftImage(x[b*feat:(b+1)*feat], data.Train.Image(idx), data.Train.Rows, data.Train.Cols,
+						shuffle.IntN(2*sh+1)-sh, shuffle.IntN(2*sh+1)-sh)
+				} else {
+					copy(x[b*feat:(b+1)*feat], data.Train.Image(idx))
+				}
 				y[b] = data.Train.Y[idx]
 			}
 			loss, ok, err := net.Step(x, y)
@@ -340,6 +345,18 @@ func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f
 		}
 	}
 	return out, nil
+}
+
+// shiftImage writes src translated by (dx, dy) pixels into dst, filling
+// what comes in from outside with zeros. The shifts are drawn from the
+// fold's shuffle stream, so augmented runs stay reproducible and resumable.
+func shiftImage(dst, src []float32, rows, cols, dx, dy int) {
+	clear(dst)
+	for r := max(0, dy); r < min(rows, rows+dy); r++ {
+		sr := r - dy
+		lo, hi := max(0, dx), min(cols, cols+dx)
+		copy(dst[r*cols+lo:r*cols+hi], src[sr*cols+lo-dx:sr*cols+hi-dx])
+	}
 }
 
 // better reports whether epoch a beats epoch b on the early-stopping metric.

@@ -233,7 +233,8 @@ func (m *memCheckpoints) Save(fold int, c *Checkpoint) error {
 func TestResumeIsExact(t *testing.T) {
 	data := mnist(t, 600, 200)
 	c := quickTrial()
-	c.Train = config.Train{Epochs: 5, BatchSize: 20, Optimizer: "adam", LearningRate: 0.003, Schedule: "step", StepSize: 2, Gamma: 0.5}
+	c.Train = config.Train{Epochs: 5, BatchSize: 20, Optimizer: "adam", LearningRate: 0.003, Schedule: "step", StepSize: 2, Gamma: 0.5,
+		Augment: config.Augment{Shift: 2}}
 	c.Model = config.Model{Init: "pytorch", Layers: []config.Layer{
 		{Conv2D: &config.Conv2D{Filters: 4, Kernel: 3, Stride: 2}}, {BatchNorm: &config.Empty{}}, {ReLU: &config.Empty{}},
 		{Flatten: &config.Empty{}}, {Dropout: &config.Dropout{Rate: 0.3}}, {Dense: &config.Dense{Units: 10}}}}
@@ -278,5 +279,33 @@ func TestResumeIsExact(t *testing.T) {
 	strip(resumed)
 	if !reflect.DeepEqual(whole, resumed) {
 		t.Fatalf("resumed run differs from the uninterrupted one:\n%+v\n%+v", whole.Folds[1].Epochs, resumed.Folds[1].Epochs)
+	}
+}
+
+func TestShiftImage(t *testing.T) {
+	src := []float32{
+		1, 2, 3,
+		4, 5, 6,
+		7, 8, 9,
+	}
+	for _, tc := range []struct {
+		dx, dy int
+		want   []float32
+	}{
+		{0, 0, src},
+		{1, 0, []float32{0, 1, 2, 0, 4, 5, 0, 7, 8}},
+		{-1, 0, []float32{2, 3, 0, 5, 6, 0, 8, 9, 0}},
+		{0, 1, []float32{0, 0, 0, 1, 2, 3, 4, 5, 6}},
+		{-1, -1, []float32{5, 6, 0, 8, 9, 0, 0, 0, 0}},
+		{2, 2, []float32{0, 0, 0, 0, 0, 0, 0, 0, 1}},
+	} {
+		dst := make([]float32, 9)
+		for i := range dst {
+			dst[i] = -1 // stale values must be overwritten
+		}
+		shiftImage(dst, src, 3, 3, tc.dx, tc.dy)
+		if !reflect.DeepEqual(dst, tc.want) {
+			t.Errorf("shift (%d, %d): %v, want %v", tc.dx, tc.dy, dst, tc.want)
+		}
 	}
 }
