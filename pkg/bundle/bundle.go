@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -319,7 +320,7 @@ func readManifest(dir string) (Manifest, error) {
 	}
 	b, err := os.ReadFile(filepath.Join(dir, ManifestFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return m, fmt.Errorf("bundle %s: %s is missing (not a bundle: nnx run writes them as RESULTS/<experiment>/best)", dir, ManifestFile)
+		return m, fmt.Errorf("bundle %s: %s is missing (not a bundle: nnx run writes them as RESULTS/<experiment>/best)%w", dir, ManifestFile, notExist{})
 	}
 	if err != nil {
 		return m, fmt.Errorf("bundle %s: %w", dir, err)
@@ -337,6 +338,14 @@ func readManifest(dir string) (Manifest, error) {
 	}
 	return m, nil
 }
+
+// notExist marks the error for a directory without a manifest, so that
+// errors.Is(err, fs.ErrNotExist) holds for it as for a missing directory.
+// Its text is empty: it adds nothing to a message.
+type notExist struct{}
+
+func (notExist) Error() string        { return "" }
+func (notExist) Is(target error) bool { return target == fs.ErrNotExist }
 
 // readChecked reads one listed file of a bundle and verifies its checksum.
 func readChecked(dir, name, want string) ([]byte, error) {
@@ -364,6 +373,10 @@ func short(s string) string {
 
 // Load reads the bundle in dir, verifying every file's checksum and that
 // the weights fit the architecture. Errors name the bundle and the file.
+// Where there is no bundle (dir or its manifest.json does not exist),
+// errors.Is(err, fs.ErrNotExist) holds; os.IsNotExist does not look
+// through the wrapping. A damaged bundle (a listed file missing, truncated
+// or altered) is not that error.
 func Load(dir string) (*Bundle, error) {
 	m, err := readManifest(dir)
 	if err != nil {

@@ -3,6 +3,8 @@ package bundle
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -237,4 +239,23 @@ func TestCopy(t *testing.T) {
 		t.Errorf("the earlier copy was harmed: %v", err)
 	}
 	assertNoTemp(t, root)
+}
+
+// TestLoadNotExist: "no bundle here" is fs.ErrNotExist, damage is not.
+func TestLoadNotExist(t *testing.T) {
+	root := t.TempDir()
+	if _, err := Load(filepath.Join(root, "nowhere")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing directory: %v is not fs.ErrNotExist", err)
+	}
+	if _, err := Load(root); !errors.Is(err, fs.ErrNotExist) || !strings.HasSuffix(err.Error(), "best)") {
+		t.Errorf("a directory without a manifest: %v", err)
+	}
+	dir := filepath.Join(root, "b")
+	if err := Write(dir, testBundle(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, WeightsFile))
+	if _, err := Load(dir); err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a bundle missing its weights: %v, want an error that is not fs.ErrNotExist", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -169,9 +170,6 @@ func runRun(ctx context.Context, e *env, o *runOptions, file string) error {
 	if err != nil {
 		return err
 	}
-	if err := updateOverallBest(store); err != nil {
-		return err
-	}
 	if len(ran) > 0 {
 		fmt.Fprintln(e.stdout)
 		header, rows, err := report.Table(report.DefaultColumns(ran), ran)
@@ -320,12 +318,16 @@ func runTrial(ctx context.Context, store results.Store, l *config.Loaded, t grid
 }
 
 // updateBest rewrites RESULTS/<experiment>/best from the best finished
-// trial of the grid on disk, whichever process trained it, under the
-// experiment's lock so that concurrent runs do not race.
+// trial of the grid on disk, whichever process trained it, then RESULTS/best
+// from every experiment's best. Both happen under the results directory's
+// lock: concurrent runs (shards) must not rewrite a bundle another is
+// copying.
 func updateBest(store results.Store, experiment string, all []grid.Trial) (best *results.Metrics, err error) {
-	err = store.Exclusive(experiment, func() error {
-		best, err = pickBest(store, experiment, all)
-		return err
+	err = store.Exclusive("", func() error {
+		if best, err = pickBest(store, experiment, all); err != nil {
+			return err
+		}
+		return updateOverallBest(store)
 	})
 	return best, err
 }
@@ -412,36 +414,35 @@ func writeBest(store results.Store, t grid.Trial, m *results.Metrics, weights []
 // updateOverallBest points RESULTS/best at the best of the experiments'
 // best bundles: the highest mean validation accuracy, ties to the
 // experiment name that sorts first. It is a copy, so it survives the
-// experiment's own best/ being rewritten.
+// experiment's own best/ being rewritten. The caller holds the results
+// directory's lock.
 func updateOverallBest(store results.Store) error {
-	return store.Exclusive("", func() error {
-		entries, err := os.ReadDir(store.Dir)
+	entries, err := os.ReadDir(store.Dir)
+	if err != nil {
+		return err
+	}
+	var best *bundle.Bundle
+	var bestDir string
+	for _, e := range entries {
+		if !e.IsDir() || e.Name() == results.BestDir || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		dir := filepath.Join(store.Dir, e.Name(), results.BestDir)
+		b, err := bundle.Load(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		var best *bundle.Bundle
-		var bestDir string
-		for _, e := range entries {
-			if !e.IsDir() || e.Name() == results.BestDir || strings.HasPrefix(e.Name(), ".") {
-				continue
-			}
-			dir := filepath.Join(store.Dir, e.Name(), results.BestDir)
-			b, err := bundle.Load(dir)
-			if os.IsNotExist(err) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if best == nil || b.Manifest.Metrics.ValAccuracy.Mean > best.Manifest.Metrics.ValAccuracy.Mean {
-				best, bestDir = b, dir
-			}
+		if best == nil || b.Manifest.Metrics.ValAccuracy.Mean > best.Manifest.Metrics.ValAccuracy.Mean {
+			best, bestDir = b, dir
 		}
-		if best == nil {
-			return nil
-		}
-		return bundle.Copy(bestDir, filepath.Join(store.Dir, results.BestDir))
-	})
+	}
+	if best == nil {
+		return nil
+	}
+	return bundle.Copy(bestDir, filepath.Join(store.Dir, results.BestDir))
 }
 
 func firstNonEmpty(vs ...string) string {

@@ -127,7 +127,7 @@ func newRoot(e *env) *cobra.Command {
 		Version:       Version,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(e), newPlanCmd(e))
+	root.AddCommand(newRunCmd(e), newPlanCmd(e), newServeCmd(e))
 	root.AddCommand(newReportCmd(e))
 	root.AddCommand(newExportCmd(e))
 	return root

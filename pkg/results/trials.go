@@ -159,9 +159,10 @@ func lockedBy(path string) (int, bool) {
 	return pid, true
 }
 
-// Exclusive runs fn while holding the experiment's lock (a blocking flock
-// on RESULTS/<experiment>/.lock): for the short updates that every process
-// of a sweep makes to shared files, such as best/.
+// Exclusive runs fn while holding a lock on RESULTS/<experiment>/.lock (a
+// blocking flock; experiment "" locks the results directory itself): for
+// the short updates that every process of a sweep makes to shared files,
+// such as the best/ bundles.
 func (s Store) Exclusive(experiment string, fn func() error) error {
 	dir := filepath.Join(s.Dir, experiment)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
