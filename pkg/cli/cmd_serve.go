@@ -28,6 +28,7 @@ type serveOptions struct {
 	addr     string
 	maxBatch int
 	grace    time.Duration
+	device   string
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -51,6 +52,9 @@ Bodies must be application/json; /api/neural takes at most 1 MiB, /v1/predict
 8 MiB. It listens on localhost unless --addr says otherwise, and shuts down
 gracefully on SIGTERM or Ctrl-C.
 
+Predictions run on the CPU (--device cuda is refused: a prediction takes
+microseconds there, less than one copy to and from a GPU).
+
 It runs Go code on every core and with GOGC=1000 unless GOMAXPROCS or GOGC
 say otherwise. When the clients share a small machine's cores (a load
 generator on 2 cores), GOMAXPROCS=1 gives a much shorter latency tail.`,
@@ -67,10 +71,21 @@ generator on 2 cores), GOMAXPROCS=1 gives a much shorter latency tail.`,
 	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	c.Flags().IntVar(&o.maxBatch, "max-batch", serve.DefaultMaxBatch, "most images per /v1/predict request")
 	c.Flags().DurationVar(&o.grace, "grace", 10*time.Second, "how long shutdown waits for requests in flight")
+	c.Flags().StringVar(&o.device, "device", "", "cpu or auto (env NNX_DEVICE; cuda is refused: see --help)")
 	return c
 }
 
 func runServe(ctx context.Context, e *env, o *serveOptions, dirs []string) error {
+	switch dev := firstNonEmpty(o.device, e.getenv("NNX_DEVICE"), "cpu"); dev {
+	case "cpu":
+	case "auto":
+		fmt.Fprintln(e.stderr, "nnx: device auto: serving on the cpu (nnx serves on the cpu only)")
+	case "cuda":
+		return usageError{fmt.Errorf("--device cuda: nnx serves on the cpu only: one prediction takes about 5 us (MLP) " +
+			"or 30 us (CNN) there, less than a single copy to and from a GPU; use --device cpu")}
+	default:
+		return usageError{fmt.Errorf("--device %q: want cpu or auto", dev)}
+	}
 	host, _, err := net.SplitHostPort(o.addr)
 	if err != nil {
 		return usageError{fmt.Errorf("--addr %q: want host:port, e.g. 127.0.0.1:8080", o.addr)}
