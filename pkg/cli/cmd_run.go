@@ -254,6 +254,7 @@ func experimentInfo(l *config.Loaded, all []grid.Trial) *results.Experiment {
 	}
 	for _, t := range all {
 		info.Trials = append(info.Trials, t.ID)
+		info.Grid = append(info.Grid, results.GridTrial{ID: t.ID, Label: t.Label(), Params: t.Params, Config: t.Config})
 	}
 	return info
 }

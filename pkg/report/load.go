@@ -168,6 +168,10 @@ func loadExperiment(dir, name string) (*Experiment, error) {
 				status = StatusUnfinished
 			}
 			m = &results.Metrics{Experiment: name, Trial: id, Index: i, Status: status}
+			if i < len(info.Grid) && info.Grid[i].ID == id {
+				g := info.Grid[i]
+				m.Label, m.Params, m.Config = g.Label, g.Params, g.Config
+			}
 		}
 		delete(byID, id)
 		e.Trials = append(e.Trials, m)

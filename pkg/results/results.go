@@ -45,6 +45,17 @@ type Experiment struct {
 	Report   config.Report `json:"report"`
 	Axes     []string      `json:"axes"`   // swept field paths, in grid order
 	Trials   []string      `json:"trials"` // every trial id of the grid, in order
+	// Grid describes each trial of Trials, so a report can show the ones
+	// that have not run yet.
+	Grid []GridTrial `json:"grid,omitempty"`
+}
+
+// GridTrial is one trial of an experiment's grid, before it runs.
+type GridTrial struct {
+	ID     string       `json:"id"`
+	Label  string       `json:"label"`
+	Params []grid.Param `json:"params"`
+	Config config.Trial `json:"config"`
 }
 
 // WriteExperiment writes experiment.json.
