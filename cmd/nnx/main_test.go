@@ -245,7 +245,7 @@ func TestInterruptKeepsFinishedTrials(t *testing.T) {
 }
 
 // TestCNNEndToEnd trains the committed CNN experiment's first row on a
-// 4,000-image subset of real MNIST for two epochs: far above chance, and
+// 4,000-image subset of real MNIST for three epochs: far above chance, and
 // the best bundle carries the batch-norm running statistics.
 func TestCNNEndToEnd(t *testing.T) {
 	dir := t.TempDir()
@@ -254,7 +254,7 @@ func TestCNNEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	stdout, stderr, code := nnx(t, dir, "run", exp, "--only", "1", "--jobs", "2",
-		"--set", "data.limit=4000", "--set", "data.test_limit=1000", "--set", "split.folds=2", "--set", "train.epochs=2")
+		"--set", "data.limit=4000", "--set", "data.test_limit=1000", "--set", "split.folds=2", "--set", "train.epochs=3")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
