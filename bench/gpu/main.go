@@ -25,17 +25,6 @@ import (
 	"github.com/nnx-dev/nnx/pkg/model"
 )
 
-// seedCNN is the seed project's CNN: conv 10 3x3, relu, batchnorm,
-// maxpool 2, flatten, dense 64, relu, dense 32, relu, dense 10.
-func seedCNN() []model.Layer {
-	return []model.Layer{
-		{Kind: model.Conv2D, Filters: 10, Kernel: 3}, {Kind: model.ReLU}, {Kind: model.BatchNorm},
-		{Kind: model.MaxPool2D, Kernel: 2}, {Kind: model.Flatten},
-		{Kind: model.Dense, Units: 64}, {Kind: model.ReLU}, {Kind: model.Dense, Units: 32}, {Kind: model.ReLU},
-		{Kind: model.Dense, Units: 10},
-	}
-}
-
 func main() {
 	device := flag.String("device", "cuda", "cpu, cuda or auto")
 	modelName := flag.String("model", "mlp", "mlp (784-128-128-10) or cnn (the seed's CNN)")
@@ -64,7 +53,7 @@ func run(device, modelName string, batch, epochs int, seed uint64, dataDir strin
 	case "mlp":
 		layers, lr = model.MLP([]int{128, 128}, model.ReLU, 10), 0.05
 	case "cnn":
-		layers, lr = seedCNN(), 0.01
+		layers, lr = model.SeedCNN(10), 0.01
 	default:
 		return fmt.Errorf("-model %q: want mlp or cnn", modelName)
 	}

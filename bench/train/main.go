@@ -30,18 +30,6 @@ import (
 	"github.com/nnx-dev/nnx/pkg/model"
 )
 
-// seedCNN is the seed project's CNN, as pkg/engine/bench_test.go's seedCNN:
-// conv 10 3x3, relu, batchnorm, maxpool 2, flatten, dense 64, relu,
-// dense 32, relu, dense 10.
-func seedCNN() []model.Layer {
-	return []model.Layer{
-		{Kind: model.Conv2D, Filters: 10, Kernel: 3}, {Kind: model.ReLU}, {Kind: model.BatchNorm},
-		{Kind: model.MaxPool2D, Kernel: 2}, {Kind: model.Flatten},
-		{Kind: model.Dense, Units: 64}, {Kind: model.ReLU}, {Kind: model.Dense, Units: 32}, {Kind: model.ReLU},
-		{Kind: model.Dense, Units: 10},
-	}
-}
-
 // setupLine describes a run before its first epoch.
 type setupLine struct {
 	Kind       string  `json:"kind"` // "setup"
@@ -113,7 +101,7 @@ func run(modelName string, batch, epochs int, lr float64, seed uint64, dataDir s
 			lr = 0.05
 		}
 	case "cnn":
-		layers = seedCNN()
+		layers = model.SeedCNN(10)
 		if lr == 0 {
 			lr = 0.01
 		}

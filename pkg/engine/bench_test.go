@@ -8,17 +8,6 @@ import (
 	"github.com/nnx-dev/nnx/pkg/model"
 )
 
-// SeedCNN is the seed project's CNN: conv 10 3x3, relu, batchnorm,
-// maxpool 2, flatten, dense 64, relu, dense 32, relu, dense 10.
-func seedCNN() []model.Layer {
-	return []model.Layer{
-		{Kind: model.Conv2D, Filters: 10, Kernel: 3}, {Kind: model.ReLU}, {Kind: model.BatchNorm},
-		{Kind: model.MaxPool2D, Kernel: 2}, {Kind: model.Flatten},
-		{Kind: model.Dense, Units: 64}, {Kind: model.ReLU}, {Kind: model.Dense, Units: 32}, {Kind: model.ReLU},
-		{Kind: model.Dense, Units: 10},
-	}
-}
-
 func benchStep(b *testing.B, layers []model.Layer, batch int, opt Options) {
 	spec := model.Spec{Input: model.Shape{1, 28, 28}, Classes: 10, Layers: layers}
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -59,7 +48,7 @@ func BenchmarkStepMLP(b *testing.B) {
 func BenchmarkStepCNN(b *testing.B) {
 	for _, batch := range []int{50, 128} {
 		b.Run(fmt.Sprintf("batch%d", batch), func(b *testing.B) {
-			benchStep(b, seedCNN(), batch, Options{LearningRate: 0.01, Momentum: 0.9, Init: "pytorch"})
+			benchStep(b, model.SeedCNN(10), batch, Options{LearningRate: 0.01, Momentum: 0.9, Init: "pytorch"})
 		})
 	}
 }

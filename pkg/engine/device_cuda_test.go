@@ -203,7 +203,7 @@ func TestCUDATrainsLikeCPU(t *testing.T) {
 		lr     float64
 	}{
 		{"mlp", model.MLP([]int{128, 128}, model.ReLU, 10), 0.05},
-		{"cnn", seedCNN(), 0.01},
+		{"cnn", model.SeedCNN(10), 0.01},
 	} {
 		t.Run(m.name, func(t *testing.T) {
 			acc := map[string]float64{}

@@ -313,3 +313,16 @@ type Tensor struct {
 	Shape []int
 	Data  []float32
 }
+
+// SeedCNN returns the seed project's CNN for 1x28x28 images: conv 10 3x3,
+// relu, batchnorm, maxpool 2, flatten, dense 64, relu, dense 32, relu,
+// dense classes (experiments/cnn.yaml writes the same in YAML). The
+// benchmarks build it from here.
+func SeedCNN(classes int) []Layer {
+	return []Layer{
+		{Kind: Conv2D, Filters: 10, Kernel: 3}, {Kind: ReLU}, {Kind: BatchNorm},
+		{Kind: MaxPool2D, Kernel: 2}, {Kind: Flatten},
+		{Kind: Dense, Units: 64}, {Kind: ReLU}, {Kind: Dense, Units: 32}, {Kind: ReLU},
+		{Kind: Dense, Units: classes},
+	}
+}
