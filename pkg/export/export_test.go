@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	k8sjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	goldenfile "github.com/nnx-dev/nnx/internal/golden"
 )
 
 // update rewrites the golden files: go test ./pkg/export -update
@@ -22,23 +24,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/export -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./pkg/export -update rewrites it)\n--- got:\n%s\n--- want:\n%s", name, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "golden", name), got, *update, "./pkg/export")
 }
 
 // cases are the golden outputs: defaults on a CPU experiment, and every

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	goldenfile "github.com/nnx-dev/nnx/internal/golden"
 	"github.com/nnx-dev/nnx/pkg/config"
 	"github.com/nnx-dev/nnx/pkg/results"
 )
@@ -27,23 +28,7 @@ const fixture = "testdata/results"
 // golden compares got with testdata/golden/name, or rewrites it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/report -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./pkg/report -update rewrites it)\n--- got:\n%s\n--- want:\n%s", name, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "golden", name), got, *update, "./pkg/report")
 }
 
 func load(t *testing.T, dir string) []*Experiment {
