@@ -133,7 +133,7 @@ type Metrics struct {
 	TestAccuracy    float64      `json:"test_accuracy"`  // the best fold's model on the test set
 	TestLoss        float64      `json:"test_loss"`
 	Confusion       [][]int      `json:"confusion,omitempty"` // the best fold's, on the test set
-	Seconds         float64      `json:"seconds"`
+	Seconds         float64      `json:"seconds"`             // running time: the folds' times added, divided by the folds trained side by side (--jobs)
 	Folds           []train.Fold `json:"folds"`
 }
 
