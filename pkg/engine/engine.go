@@ -31,18 +31,8 @@ type Options struct {
 	Momentum     float64 // sgd: in [0, 1)
 	Nesterov     bool    // sgd: Nesterov momentum
 	WeightDecay  float64 // L2 penalty added to the gradients, >= 0
-	Init         string  // see Inits
+	Init         string  // "normal": weights N(0, 0.01), the seed MLP's; "glorot": uniform Glorot; "he": normal He; "pytorch": U(±1/sqrt(fan_in)) for weights and biases, PyTorch's default (other biases start at 0)
 }
-
-// Optimizers lists the optimiser names Options accepts.
-func Optimizers() []string { return []string{"sgd", "adam"} }
-
-// Inits lists the initialisations Options accepts: "normal" draws weights
-// from N(0, 0.01) (the seed MLP's); "glorot" uniform Glorot; "he" normal
-// He (Kaiming), for ReLU; "pytorch" U(±1/sqrt(fan_in)) for weights and
-// biases, PyTorch's default for Linear and Conv2d. Biases start at 0 except
-// with "pytorch"; batch-norm scales at 1 and shifts at 0.
-func Inits() []string { return []string{"normal", "glorot", "he", "pytorch"} }
 
 // Net is a network being trained. It is not safe for concurrent use.
 type Net struct {
@@ -223,28 +213,6 @@ func (n *Net) build(batch int, training bool) (p *pass, err error) {
 // crossEntropy is the mean over the batch of -sum(y * log softmax(logits)).
 func crossEntropy(logits, y *G.Node) (*G.Node, error) {
 	return crossEntropyOp(logits, y)
-}
-
-// crossEntropyComposed is crossEntropy from gorgonia's own ops; the tests
-// check the fused op against it.
-func crossEntropyComposed(logits, y *G.Node) (*G.Node, error) {
-	logp, err := G.LogSoftMax(logits)
-	if err != nil {
-		return nil, err
-	}
-	picked, err := G.HadamardProd(y, logp)
-	if err != nil {
-		return nil, err
-	}
-	perExample, err := G.Sum(picked, 1)
-	if err != nil {
-		return nil, err
-	}
-	mean, err := G.Mean(perExample)
-	if err != nil {
-		return nil, err
-	}
-	return G.Neg(mean)
 }
 
 // built is what forward adds to a graph.

@@ -167,3 +167,25 @@ func TestFusedCrossEntropyMatchesComposed(t *testing.T) {
 		}
 	}
 }
+
+// crossEntropyComposed is crossEntropy from gorgonia's own ops; the tests
+// check the fused op against it.
+func crossEntropyComposed(logits, y *G.Node) (*G.Node, error) {
+	logp, err := G.LogSoftMax(logits)
+	if err != nil {
+		return nil, err
+	}
+	picked, err := G.HadamardProd(y, logp)
+	if err != nil {
+		return nil, err
+	}
+	perExample, err := G.Sum(picked, 1)
+	if err != nil {
+		return nil, err
+	}
+	mean, err := G.Mean(perExample)
+	if err != nil {
+		return nil, err
+	}
+	return G.Neg(mean)
+}

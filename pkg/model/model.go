@@ -31,16 +31,6 @@ func Kinds() []Kind {
 	return []Kind{Conv2D, MaxPool2D, BatchNorm, Dropout, Flatten, Dense, ReLU, Tanh, Sigmoid, Softmax}
 }
 
-// IsActivation reports whether k is an element-wise activation (softmax
-// included).
-func IsActivation(k Kind) bool {
-	switch k {
-	case ReLU, Tanh, Sigmoid, Softmax:
-		return true
-	}
-	return false
-}
-
 // Layer is one layer of a network. Only the fields of its Kind are used.
 type Layer struct {
 	Kind    Kind
