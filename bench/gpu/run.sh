@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/gpu/run.sh: the GPU check and benchmark of issue 7, run on an NVIDIA
 # machine from the repository root. It needs what bench/gpu/build.sh puts
-# in .gpu/ (the CUDA build's engine tests and bench/gpu, gzipped, and MNIST),
+# in .gpu/ (the CUDA build's engine tests and bench/train, gzipped, and MNIST),
 # and python3 with PyTorch. It writes logs and JSON lines to $OUT (default
 # /tmp/nnx-gpu): tests.log, bench.jsonl.
 #
@@ -36,14 +36,14 @@ bench() {
 log bench
 for m in mlp cnn; do
 	for b in 50 128; do
-		bench /tmp/nnx-bench -device cuda -model $m -batch $b -epochs 2
-		bench /tmp/nnx-bench -device cpu -model $m -batch $b -epochs 2
+		bench /tmp/nnx-bench -json -device cuda -model $m -batch $b -epochs 2
+		bench /tmp/nnx-bench -json -device cpu -model $m -batch $b -epochs 2
 		bench python3 bench/gpu/torch_peer.py --device cuda --model $m --batch $b --epochs 2
 	done
 done
 for m in mlp cnn; do
 	for b in 50 128; do
-		NNX_CUDA_MIN_MACS=0 bench /tmp/nnx-bench -device cuda -model $m -batch $b -epochs 1
+		NNX_CUDA_MIN_MACS=0 bench /tmp/nnx-bench -json -device cuda -model $m -batch $b -epochs 1
 		bench python3 bench/gpu/torch_peer.py --device cpu --model $m --batch $b --epochs 1
 	done
 done

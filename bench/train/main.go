@@ -49,6 +49,9 @@ type setupLine struct {
 	LoadS      float64 `json:"load_s"`  // reading and decoding MNIST
 	BuildS     float64 `json:"build_s"` // engine.New: init and the training graph
 	RSSMB      float64 `json:"peak_rss_mb"`
+	Device     string  `json:"device"`           // cpu or cuda
+	DeviceName string  `json:"device_name"`      // CPU model or GPU name
+	Driver     string  `json:"driver,omitempty"` // GPU driver and CUDA versions
 }
 
 // epochLine is one epoch's figures.
@@ -68,6 +71,7 @@ type epochLine struct {
 }
 
 func main() {
+	device := flag.String("device", "cpu", "cpu, cuda (a build with -tags nnxcuda) or auto")
 	modelName := flag.String("model", "mlp", "mlp (784-128-128-10) or cnn (the seed's CNN)")
 	batch := flag.Int("batch", 50, "training batch size")
 	epochs := flag.Int("epochs", 1, "epochs to train")
@@ -78,13 +82,13 @@ func main() {
 	asJSON := flag.Bool("json", false, "print JSON lines")
 	printData := flag.Bool("print-data-dir", false, "print the MNIST directory this program reads and exit")
 	flag.Parse()
-	if err := run(*modelName, *batch, *epochs, *lr, *seed, *dataDir, *evalBatch, *asJSON, *printData); err != nil {
+	if err := run(*device, *modelName, *batch, *epochs, *lr, *seed, *dataDir, *evalBatch, *asJSON, *printData); err != nil {
 		fmt.Fprintln(os.Stderr, "train:", err)
 		os.Exit(1)
 	}
 }
 
-func run(modelName string, batch, epochs int, lr float64, seed uint64, dataDir string, evalBatch int, asJSON, printData bool) error {
+func run(device, modelName string, batch, epochs int, lr float64, seed uint64, dataDir string, evalBatch int, asJSON, printData bool) error {
 	dir, err := dataset.Locate(dataDir, os.Getenv)
 	if err != nil {
 		return err
@@ -92,6 +96,13 @@ func run(modelName string, batch, epochs int, lr float64, seed uint64, dataDir s
 	if printData {
 		fmt.Println(dir)
 		return nil
+	}
+	info, note, err := engine.SelectDevice(device)
+	if err != nil {
+		return err
+	}
+	if note != "" {
+		fmt.Fprintln(os.Stderr, "train: "+note)
 	}
 	var layers []model.Layer
 	switch modelName {
@@ -144,7 +155,8 @@ func run(modelName string, batch, epochs int, lr float64, seed uint64, dataDir s
 	emit := printer(asJSON)
 	emit(setupLine{Kind: "setup", Side: side, Model: modelName, Batch: batch, Epochs: epochs, LR: lr, Momentum: momentum,
 		Seed: seed, Threads: runtime.GOMAXPROCS(0), Tags: buildTags(), DataDir: dir, Train: trainSet.Len(), Test: testSet.Len(),
-		StepsEpoch: steps, LoadS: loadS, BuildS: buildS, RSSMB: procStatusMB("VmHWM")})
+		StepsEpoch: steps, LoadS: loadS, BuildS: buildS, RSSMB: procStatusMB("VmHWM"),
+		Device: info.Device, DeviceName: info.Name, Driver: info.Driver})
 
 	shuffle := rand.New(rand.NewPCG(seed, 2))
 	order := make([]int, trainSet.Len())
