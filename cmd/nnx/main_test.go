@@ -24,9 +24,9 @@ var binary string
 func TestMain(m *testing.M) {
 	// testscript re-runs this test binary as "nnx" for the scripts in
 	// testdata/script; otherwise it builds the real binary and runs the tests.
-	os.Exit(testscript.RunMain(buildFirst{m}, map[string]func() int{
-		"nnx": func() int { return cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv) },
-	}))
+	testscript.Main(buildFirst{m}, map[string]func(){
+		"nnx": func() { os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)) },
+	})
 }
 
 // buildFirst builds the nnx binary before the tests run.
