@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"math"
+	"unsafe"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -19,14 +20,21 @@ import (
 // running variance, eps inside the square root).
 type batchNormOp struct {
 	opBase
-	n, c, spatial int  // x is (n, c, spatial...) : n*spatial values per channel
-	dims          int  // x's rank, 2 or 4
-	training      bool // batch statistics, else running ones
+	buf           outBuf // the output, reused every step
+	n, c, spatial int    // x is (n, c, spatial...) : n*spatial values per channel
+	dims          int    // x's rank, 2 or 4
+	training      bool   // batch statistics, else running ones
 	mean, vari    []float64
 	// per-channel saves of the last training forward pass, for backward
 	invStd []float64
 	xhat32 []float32
 	xhat64 []float64
+	// gen counts training forward passes; sums holds Σdy and Σdy·xhat per
+	// channel for pass sumsGen and the gradient at sumsOf, shared by the
+	// three gradient ops (input, scale, shift), which need the same sums.
+	gen, sumsGen int
+	sumsOf       uintptr
+	sums         []float64
 }
 
 // batchNorm adds batch normalisation with learnable scale and shift (each
@@ -80,7 +88,7 @@ func (op *batchNormOp) SetStats(mean, variance []float32) error {
 }
 
 func (op *batchNormOp) Do(in ...G.Value) (G.Value, error) {
-	out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(in[0].Shape().Clone()...))
+	out := op.buf.get(in[0].Dtype(), in[0].Shape()...)
 	return op.UsePreallocDo(out, in...)
 }
 
@@ -111,45 +119,55 @@ func (op *batchNormOp) channel(ch int, fn func(off int)) {
 }
 
 func bnForward[T float](op *batchNormOp, x, scale, shift, y, xhat []T) {
+	if op.training {
+		op.gen++
+	}
 	count := float64(op.n * op.spatial)
-	for ch := 0; ch < op.c; ch++ {
-		var mean, invStd float64
-		if op.training {
-			var sum float64
-			op.channel(ch, func(off int) {
-				for _, v := range x[off : off+op.spatial] {
-					sum += float64(v)
-				}
-			})
-			mean = sum / count
-			var ss float64
-			op.channel(ch, func(off int) {
-				for _, v := range x[off : off+op.spatial] {
-					d := float64(v) - mean
-					ss += d * d
-				}
-			})
-			invStd = 1 / math.Sqrt(ss/count+bnEpsilon)
-			op.invStd[ch] = invStd
-			unbiased := ss / math.Max(count-1, 1)
-			// Rounded to float32, the precision the statistics are saved in,
-			// so a model restored from its weights evaluates identically.
-			op.mean[ch] = float64(float32((1-bnMomentum)*op.mean[ch] + bnMomentum*mean))
-			op.vari[ch] = float64(float32((1-bnMomentum)*op.vari[ch] + bnMomentum*unbiased))
-		} else {
-			mean, invStd = op.mean[ch], 1/math.Sqrt(op.vari[ch]+bnEpsilon)
+	parallelFor(op.c, elemGrain/(op.n*op.spatial), func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			bnForwardChannel(op, ch, count, x, scale, shift, y, xhat)
 		}
-		m, is, g, s := T(mean), T(invStd), scale[ch], shift[ch]
+	})
+}
+
+// bnForwardChannel normalises channel ch; channels are independent.
+func bnForwardChannel[T float](op *batchNormOp, ch int, count float64, x, scale, shift, y, xhat []T) {
+	var mean, invStd float64
+	if op.training {
+		var sum float64
 		op.channel(ch, func(off int) {
-			for i, v := range x[off : off+op.spatial] {
-				h := (v - m) * is
-				if xhat != nil {
-					xhat[off+i] = h
-				}
-				y[off+i] = h*g + s
+			for _, v := range x[off : off+op.spatial] {
+				sum += float64(v)
 			}
 		})
+		mean = sum / count
+		var ss float64
+		op.channel(ch, func(off int) {
+			for _, v := range x[off : off+op.spatial] {
+				d := float64(v) - mean
+				ss += d * d
+			}
+		})
+		invStd = 1 / math.Sqrt(ss/count+bnEpsilon)
+		op.invStd[ch] = invStd
+		unbiased := ss / math.Max(count-1, 1)
+		// Rounded to float32, the precision the statistics are saved in,
+		// so a model restored from its weights evaluates identically.
+		op.mean[ch] = float64(float32((1-bnMomentum)*op.mean[ch] + bnMomentum*mean))
+		op.vari[ch] = float64(float32((1-bnMomentum)*op.vari[ch] + bnMomentum*unbiased))
+	} else {
+		mean, invStd = op.mean[ch], 1/math.Sqrt(op.vari[ch]+bnEpsilon)
 	}
+	m, is, g, s := T(mean), T(invStd), scale[ch], shift[ch]
+	op.channel(ch, func(off int) {
+		for i, v := range x[off : off+op.spatial] {
+			h := (v - m) * is
+			if xhat != nil {
+				xhat[off+i] = h
+			}
+			y[off+i] = h*g + s
+		}
+	})
 }
 
 func (op *batchNormOp) DiffWRT(int) []bool { return []bool{true, true, true} }
@@ -175,6 +193,7 @@ func (op *batchNormOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, e
 // input, 1 the scale, 2 the shift.
 type bnGradOp struct {
 	opBase
+	buf outBuf // the output, reused every step
 	fwd *batchNormOp
 	wrt int
 }
@@ -199,7 +218,7 @@ func (op *bnGradOp) Do(in ...G.Value) (G.Value, error) {
 	if op.wrt != 0 {
 		src = in[0]
 	}
-	return op.UsePreallocDo(tensor.New(tensor.Of(src.Dtype()), tensor.WithShape(src.Shape().Clone()...)), in...)
+	return op.UsePreallocDo(op.buf.get(src.Dtype(), src.Shape()...), in...)
 }
 
 func (op *bnGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
@@ -218,27 +237,45 @@ func (op *bnGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, err
 // dβ = Σ dy, dγ = Σ dy·x̂, dx = γ/σ · (dy − dβ/N − x̂·dγ/N).
 func bnBackward[T float](op *batchNormOp, wrt int, scale, dy, xhat, out []T) {
 	count := float64(op.n * op.spatial)
-	for ch := 0; ch < op.c; ch++ {
-		var sdy, sdyx float64
-		op.channel(ch, func(off int) {
-			for i, d := range dy[off : off+op.spatial] {
-				sdy += float64(d)
-				sdyx += float64(d) * float64(xhat[off+i])
+	grain := elemGrain / (op.n * op.spatial)
+	if at := uintptr(unsafe.Pointer(&dy[0])); op.sumsGen != op.gen || op.sumsOf != at || len(op.sums) != 2*op.c {
+		if len(op.sums) != 2*op.c {
+			op.sums = make([]float64, 2*op.c)
+		}
+		parallelFor(op.c, grain, func(lo, hi int) {
+			for ch := lo; ch < hi; ch++ {
+				var sdy, sdyx float64
+				op.channel(ch, func(off int) {
+					for i, d := range dy[off : off+op.spatial] {
+						sdy += float64(d)
+						sdyx += float64(d) * float64(xhat[off+i])
+					}
+				})
+				op.sums[2*ch], op.sums[2*ch+1] = sdy, sdyx
 			}
 		})
-		switch wrt {
-		case 1:
-			out[ch] = T(sdyx)
-		case 2:
-			out[ch] = T(sdy)
-		case 0:
-			k := T(float64(scale[ch]) * op.invStd[ch])
-			mdy, mdyx := T(sdy/count), T(sdyx/count)
-			op.channel(ch, func(off int) {
-				for i, d := range dy[off : off+op.spatial] {
-					out[off+i] = k * (d - mdy - xhat[off+i]*mdyx)
-				}
-			})
+		op.sumsGen, op.sumsOf = op.gen, at
+	}
+	switch wrt {
+	case 1:
+		for ch := range op.c {
+			out[ch] = T(op.sums[2*ch+1])
 		}
+	case 2:
+		for ch := range op.c {
+			out[ch] = T(op.sums[2*ch])
+		}
+	case 0:
+		parallelFor(op.c, grain, func(lo, hi int) {
+			for ch := lo; ch < hi; ch++ {
+				k := T(float64(scale[ch]) * op.invStd[ch])
+				mdy, mdyx := T(op.sums[2*ch]/count), T(op.sums[2*ch+1]/count)
+				op.channel(ch, func(off int) {
+					for i, d := range dy[off : off+op.spatial] {
+						out[off+i] = k * (d - mdy - xhat[off+i]*mdyx)
+					}
+				})
+			}
+		})
 	}
 }

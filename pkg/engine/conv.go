@@ -35,7 +35,8 @@ func (g convGeom) p() int   { return g.outH * g.outW }
 // b (1,F,1,1).
 type conv2dOp struct {
 	opBase
-	noDX bool // x is the data: its gradient is never used
+	buf  outBuf // the output, reused every step
+	noDX bool   // x is the data: its gradient is never used
 	convGeom
 	col32 []float32 // im2col of the last forward pass, reused by the weight gradient
 	col64 []float64
@@ -85,7 +86,7 @@ func hashOf(op G.Op) uint32 {
 }
 
 func (op *conv2dOp) Do(in ...G.Value) (G.Value, error) {
-	out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(op.batch, op.filters, op.outH, op.outW))
+	out := op.buf.get(in[0].Dtype(), op.batch, op.filters, op.outH, op.outW)
 	return op.UsePreallocDo(out, in...)
 }
 
@@ -134,33 +135,34 @@ func f64(v G.Value) []float64 { return v.Data().([]float64) }
 
 type gemmFn[T float] func(tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
 
-// im2col lays out x so that the convolution is one matrix product:
-// col[(c*k+i)*k+j][b*P + oy*outW + ox] = x[b][c][oy*s+i-pad][ox*s+j-pad]
-// (0 outside the image).
-func im2col[T float](g convGeom, x, col []T) {
+// im2col lays out image b of x so that the convolution is one matrix
+// product: col[(c*k+i)*k+j][b*P + oy*outW + ox] = x[b][c][oy*s+i-pad][ox*s+j-pad]
+// (0 outside the image). Images write disjoint columns.
+func im2col[T float](g convGeom, b int, x, col []T) {
 	n := g.batch * g.p()
 	for c := 0; c < g.inC; c++ {
+		img := x[(b*g.inC+c)*g.inH*g.inW:]
 		for i := 0; i < g.k; i++ {
 			for j := 0; j < g.k; j++ {
-				row := col[((c*g.k+i)*g.k+j)*n:]
-				for b := 0; b < g.batch; b++ {
-					img := x[(b*g.inC+c)*g.inH*g.inW:]
-					dst := row[b*g.p():]
-					for oy := 0; oy < g.outH; oy++ {
-						iy := oy*g.stride + i - g.pad
-						d := dst[oy*g.outW : (oy+1)*g.outW]
-						if iy < 0 || iy >= g.inH {
-							clear(d)
-							continue
-						}
-						src := img[iy*g.inW:]
-						for ox := range d {
-							ix := ox*g.stride + j - g.pad
-							if ix < 0 || ix >= g.inW {
-								d[ox] = 0
-							} else {
-								d[ox] = src[ix]
-							}
+				dst := col[((c*g.k+i)*g.k+j)*n+b*g.p():]
+				for oy := 0; oy < g.outH; oy++ {
+					iy := oy*g.stride + i - g.pad
+					d := dst[oy*g.outW : (oy+1)*g.outW]
+					if iy < 0 || iy >= g.inH {
+						clear(d)
+						continue
+					}
+					src := img[iy*g.inW:]
+					if g.stride == 1 && g.pad == 0 {
+						copy(d, src[j:j+g.outW])
+						continue
+					}
+					for ox := range d {
+						ix := ox*g.stride + j - g.pad
+						if ix < 0 || ix >= g.inW {
+							d[ox] = 0
+						} else {
+							d[ox] = src[ix]
 						}
 					}
 				}
@@ -169,28 +171,26 @@ func im2col[T float](g convGeom, x, col []T) {
 	}
 }
 
-// col2im adds the columns back onto the image positions they came from.
-func col2im[T float](g convGeom, col, dx []T) {
-	clear(dx)
+// col2im adds image b's columns back onto the positions they came from,
+// in dx's image b (zeroed first).
+func col2im[T float](g convGeom, b int, col, dx []T) {
 	n := g.batch * g.p()
+	clear(dx[b*g.inC*g.inH*g.inW : (b+1)*g.inC*g.inH*g.inW])
 	for c := 0; c < g.inC; c++ {
+		img := dx[(b*g.inC+c)*g.inH*g.inW:]
 		for i := 0; i < g.k; i++ {
 			for j := 0; j < g.k; j++ {
-				row := col[((c*g.k+i)*g.k+j)*n:]
-				for b := 0; b < g.batch; b++ {
-					img := dx[(b*g.inC+c)*g.inH*g.inW:]
-					src := row[b*g.p():]
-					for oy := 0; oy < g.outH; oy++ {
-						iy := oy*g.stride + i - g.pad
-						if iy < 0 || iy >= g.inH {
-							continue
-						}
-						dst := img[iy*g.inW:]
-						s := src[oy*g.outW : (oy+1)*g.outW]
-						for ox, v := range s {
-							if ix := ox*g.stride + j - g.pad; ix >= 0 && ix < g.inW {
-								dst[ix] += v
-							}
+				src := col[((c*g.k+i)*g.k+j)*n+b*g.p():]
+				for oy := 0; oy < g.outH; oy++ {
+					iy := oy*g.stride + i - g.pad
+					if iy < 0 || iy >= g.inH {
+						continue
+					}
+					dst := img[iy*g.inW:]
+					s := src[oy*g.outW : (oy+1)*g.outW]
+					for ox, v := range s {
+						if ix := ox*g.stride + j - g.pad; ix >= 0 && ix < g.inW {
+							dst[ix] += v
 						}
 					}
 				}
@@ -198,29 +198,37 @@ func col2im[T float](g convGeom, col, dx []T) {
 		}
 	}
 }
+
+// convImageGrain is the least number of images worth a goroutine in the
+// convolution's per-image loops.
+func convImageGrain(g convGeom) int { return elemGrain / (g.filters*g.p() + g.ckk()*g.p()) }
 
 // convForward: col = im2col(x); for each image, y[b] (F x P) = W (F x CKK) · col[:, b] + bias.
+// Images are independent: they run side by side.
 func convForward[T float](g convGeom, gemm gemmFn[T], col, x, w, bias, y []T) {
-	im2col(g, x, col)
 	n, p, f := g.batch*g.p(), g.p(), g.filters
-	for b := 0; b < g.batch; b++ {
-		yb := y[b*f*p : (b+1)*f*p]
-		for fi := 0; fi < f; fi++ {
-			v := bias[fi]
-			row := yb[fi*p : (fi+1)*p]
-			for i := range row {
-				row[i] = v
+	parallelFor(g.batch, convImageGrain(g), func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			im2col(g, b, x, col)
+			yb := y[b*f*p : (b+1)*f*p]
+			for fi := 0; fi < f; fi++ {
+				v := bias[fi]
+				row := yb[fi*p : (fi+1)*p]
+				for i := range row {
+					row[i] = v
+				}
 			}
+			// y_b = W · col[:, b*P:(b+1)*P] + y_b, col's leading dimension n.
+			gemm(blas.NoTrans, blas.NoTrans, f, p, g.ckk(), 1, w, g.ckk(), col[b*p:], n, 1, yb, p)
 		}
-		// y_b = W · col[:, b*P:(b+1)*P] + y_b, col's leading dimension n.
-		gemm(blas.NoTrans, blas.NoTrans, f, p, g.ckk(), 1, w, g.ckk(), col[b*p:], n, 1, yb, p)
-	}
+	})
 }
 
 // convGradOp is one gradient of conv2dOp: wrt 0 the input (from w and dy),
 // 1 the filters (from x and dy), 2 the bias (from dy).
 type convGradOp struct {
 	opBase
+	buf outBuf // the output, reused every step
 	fwd *conv2dOp
 	wrt int
 	s32 []float32
@@ -248,7 +256,7 @@ func (op *convGradOp) String() string        { return fmt.Sprintf("nnx.conv2dgra
 
 func (op *convGradOp) Do(in ...G.Value) (G.Value, error) {
 	s, _ := op.InferShape()
-	return op.UsePreallocDo(tensor.New(tensor.Of(in[1].Dtype()), tensor.WithShape(s...)), in...)
+	return op.UsePreallocDo(op.buf.get(in[1].Dtype(), s...), in...)
 }
 
 func (op *convGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
@@ -276,10 +284,12 @@ func convBackward[T float](g convGeom, wrt int, gemm gemmFn[T], col, scratch, ot
 	n, p, f := g.batch*g.p(), g.p(), g.filters
 	switch wrt {
 	case 0: // dcol (CKK x B*P) = Wᵀ · dy, image by image; then col2im.
-		for b := 0; b < g.batch; b++ {
-			gemm(blas.Trans, blas.NoTrans, g.ckk(), p, f, 1, other, g.ckk(), dy[b*f*p:], p, 0, scratch[b*p:], n)
-		}
-		col2im(g, scratch, out)
+		parallelFor(g.batch, convImageGrain(g), func(lo, hi int) {
+			for b := lo; b < hi; b++ {
+				gemm(blas.Trans, blas.NoTrans, g.ckk(), p, f, 1, other, g.ckk(), dy[b*f*p:], p, 0, scratch[b*p:], n)
+				col2im(g, b, scratch, out)
+			}
+		})
 	case 1: // dW (F x CKK) = Σ_b dy_b (F x P) · col_bᵀ (P x CKK)
 		clear(out)
 		for b := 0; b < g.batch; b++ {

@@ -16,6 +16,7 @@ import (
 // size; at MLP sizes those per-op costs were most of a step.
 type denseOp struct {
 	opBase
+	buf            outBuf // the output, reused every step
 	batch, in, out int
 	noDX           bool // x is the data: its gradient is never used
 }
@@ -47,7 +48,7 @@ func (op *denseOp) Hashcode() uint32 { return hashOf(op) }
 func (op *denseOp) String() string   { return fmt.Sprintf("nnx.dense(%d→%d)", op.in, op.out) }
 
 func (op *denseOp) Do(in ...G.Value) (G.Value, error) {
-	return op.UsePreallocDo(tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(op.batch, op.out)), in...)
+	return op.UsePreallocDo(op.buf.get(in[0].Dtype(), op.batch, op.out), in...)
 }
 
 func (op *denseOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
@@ -95,6 +96,7 @@ func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 // shape only).
 type denseGradOp struct {
 	opBase
+	buf outBuf // the output, reused every step
 	fwd *denseOp
 	wrt int
 }
@@ -119,7 +121,7 @@ func (op *denseGradOp) String() string        { return fmt.Sprintf("nnx.densegra
 
 func (op *denseGradOp) Do(in ...G.Value) (G.Value, error) {
 	s, _ := op.InferShape()
-	return op.UsePreallocDo(tensor.New(tensor.Of(in[1].Dtype()), tensor.WithShape(s...)), in...)
+	return op.UsePreallocDo(op.buf.get(in[1].Dtype(), s...), in...)
 }
 
 func (op *denseGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {

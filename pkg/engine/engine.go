@@ -328,10 +328,7 @@ func (n *Net) Step(x []float32, y []uint8) (loss float64, correct int, err error
 			p.grads = append(p.grads, g.Data().([]float32))
 		}
 	}
-	n.optim.step(p.weights, p.grads)
-	for _, g := range p.grads {
-		clear(g) // gorgonia accumulates into gradients
-	}
+	n.optim.step(p.weights, p.grads) // and zeroes the gradients, which gorgonia adds into
 	p.vm.Reset()
 	loss = float64(scalar(p.loss))
 	logits := p.output.Data().([]float32)

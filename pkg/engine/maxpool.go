@@ -16,6 +16,7 @@ import (
 // the gradient reuses the forward pass's indices instead of searching again.
 type maxPoolOp struct {
 	opBase
+	buf                               outBuf // the output, reused every step
 	b, c, h, w, k, stride, outH, outW int
 	argmax                            []int32 // per output: index within its input plane
 }
@@ -50,7 +51,7 @@ func (op *maxPoolOp) String() string {
 
 func (op *maxPoolOp) Do(in ...G.Value) (G.Value, error) {
 	s, _ := op.InferShape()
-	return op.UsePreallocDo(tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(s...)), in...)
+	return op.UsePreallocDo(op.buf.get(in[0].Dtype(), s...), in...)
 }
 
 func (op *maxPoolOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
@@ -67,21 +68,51 @@ func (op *maxPoolOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, er
 
 func poolForward[T float](op *maxPoolOp, x, y []T) {
 	plane, out := op.h*op.w, op.outH*op.outW
-	for p := 0; p < op.b*op.c; p++ {
-		src, dst, arg := x[p*plane:(p+1)*plane], y[p*out:(p+1)*out], op.argmax[p*out:(p+1)*out]
-		for oy := 0; oy < op.outH; oy++ {
-			for ox := 0; ox < op.outW; ox++ {
-				best := oy*op.stride*op.w + ox*op.stride
-				for i := 0; i < op.k; i++ {
-					row := (oy*op.stride+i)*op.w + ox*op.stride
-					for j := 0; j < op.k; j++ {
-						if src[row+j] > src[best] {
-							best = row + j
+	parallelFor(op.b*op.c, elemGrain/plane, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			src, dst, arg := x[p*plane:(p+1)*plane], y[p*out:(p+1)*out], op.argmax[p*out:(p+1)*out]
+			if op.k == 2 && op.stride == 2 {
+				pool2x2(op.w, op.outH, op.outW, src, dst, arg)
+				continue
+			}
+			for oy := 0; oy < op.outH; oy++ {
+				for ox := 0; ox < op.outW; ox++ {
+					best := oy*op.stride*op.w + ox*op.stride
+					for i := 0; i < op.k; i++ {
+						row := (oy*op.stride+i)*op.w + ox*op.stride
+						for j := 0; j < op.k; j++ {
+							if src[row+j] > src[best] {
+								best = row + j
+							}
 						}
 					}
+					dst[oy*op.outW+ox], arg[oy*op.outW+ox] = src[best], int32(best)
 				}
-				dst[oy*op.outW+ox], arg[oy*op.outW+ox] = src[best], int32(best)
 			}
+		}
+	})
+}
+
+// pool2x2 is poolForward's common case, a 2x2 window with stride 2, on one
+// plane of width w: the same comparisons in the same order (top left, top
+// right, bottom left, bottom right; the first maximum wins), unrolled.
+func pool2x2[T float](w, outH, outW int, src, dst []T, arg []int32) {
+	for oy := 0; oy < outH; oy++ {
+		top := src[2*oy*w : 2*oy*w+2*outW]
+		bot := src[(2*oy+1)*w : (2*oy+1)*w+2*outW]
+		d, a := dst[oy*outW:(oy+1)*outW], arg[oy*outW:(oy+1)*outW]
+		for ox := range d {
+			best, v := 2*ox, top[2*ox]
+			if top[2*ox+1] > v {
+				best, v = 2*ox+1, top[2*ox+1]
+			}
+			if bot[2*ox] > v {
+				best, v = w+2*ox, bot[2*ox]
+			}
+			if bot[2*ox+1] > v {
+				best, v = w+2*ox+1, bot[2*ox+1]
+			}
+			d[ox], a[ox] = v, int32(2*oy*w+best)
 		}
 	}
 }
@@ -97,6 +128,7 @@ func (op *maxPoolOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, err
 // from.
 type maxPoolGradOp struct {
 	opBase
+	buf outBuf // the output, reused every step
 	fwd *maxPoolOp
 }
 
@@ -115,7 +147,7 @@ func (op *maxPoolGradOp) String() string        { return "nnx.maxpoolgrad" }
 
 func (op *maxPoolGradOp) Do(in ...G.Value) (G.Value, error) {
 	s, _ := op.InferShape()
-	return op.UsePreallocDo(tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(s...)), in...)
+	return op.UsePreallocDo(op.buf.get(in[0].Dtype(), s...), in...)
 }
 
 func (op *maxPoolGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
@@ -131,12 +163,14 @@ func (op *maxPoolGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value
 }
 
 func poolBackward[T float](op *maxPoolOp, dy, dx []T) {
-	clear(dx)
 	plane, out := op.h*op.w, op.outH*op.outW
-	for p := 0; p < op.b*op.c; p++ {
-		d, g, arg := dx[p*plane:(p+1)*plane], dy[p*out:(p+1)*out], op.argmax[p*out:(p+1)*out]
-		for i, v := range g {
-			d[arg[i]] += v
+	parallelFor(op.b*op.c, elemGrain/plane, func(lo, hi int) {
+		clear(dx[lo*plane : hi*plane])
+		for p := lo; p < hi; p++ {
+			d, g, arg := dx[p*plane:(p+1)*plane], dy[p*out:(p+1)*out], op.argmax[p*out:(p+1)*out]
+			for i, v := range g {
+				d[arg[i]] += v
+			}
 		}
-	}
+	})
 }

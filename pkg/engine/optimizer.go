@@ -62,36 +62,60 @@ func alloc(sizes []int) [][]float32 {
 	return out
 }
 
-// step applies one update to every parameter: ws[i] -= ... from gs[i].
+// step updates ws from their gradients gs and zeroes gs, ready for the next
+// pass to accumulate into (gorgonia adds into gradients). Each tensor's
+// elements are independent, so big tensors are updated side by side.
 func (o *optimizer) step(ws, gs [][]float32) {
 	o.t++
+	for i, w := range ws {
+		parallelFor(len(w), elemGrain, func(lo, hi int) { o.update(i, lo, hi, w, gs[i]) })
+	}
+}
+
+// update applies the step to elements [lo, hi) of tensor i.
+func (o *optimizer) update(i, lo, hi int, w, g []float32) {
+	w, g = w[lo:hi], g[lo:hi]
+	g = g[:len(w)]
 	lr, wd := float32(o.lr), float32(o.decay)
 	switch o.kind {
 	case "sgd":
 		m := float32(o.momentum)
-		for i, w := range ws {
-			g := gs[i]
-			if o.state1 == nil {
-				for j := range w {
-					w[j] -= lr * (g[j] + wd*w[j])
-				}
-				continue
+		switch {
+		case o.state1 == nil:
+			for j := range w {
+				w[j] -= lr * (g[j] + wd*w[j])
+				g[j] = 0
 			}
-			b := o.state1[i]
-			first := o.t == 1
+		case o.t == 1: // PyTorch starts the buffer at the first gradient
+			b := o.state1[i][lo:hi]
+			b = b[:len(w)]
 			for j := range w {
 				gj := g[j] + wd*w[j]
-				if first {
-					b[j] = gj
-				} else {
-					b[j] = m*b[j] + gj
-				}
+				b[j] = gj
 				if o.nesterov {
 					gj += m * b[j]
-				} else {
-					gj = b[j]
 				}
 				w[j] -= lr * gj
+				g[j] = 0
+			}
+		case o.nesterov:
+			b := o.state1[i][lo:hi]
+			b = b[:len(w)]
+			for j := range w {
+				gj := g[j] + wd*w[j]
+				b[j] = m*b[j] + gj
+				gj += m * b[j]
+				w[j] -= lr * gj
+				g[j] = 0
+			}
+		default:
+			b := o.state1[i][lo:hi]
+			b = b[:len(w)]
+			for j := range w {
+				gj := g[j] + wd*w[j]
+				b[j] = m*b[j] + gj
+				w[j] -= lr * b[j]
+				g[j] = 0
 			}
 		}
 	case "adam":
@@ -99,14 +123,14 @@ func (o *optimizer) step(ws, gs [][]float32) {
 		c1 := float32(1 - math.Pow(o.beta1, float64(o.t)))
 		c2 := float32(math.Sqrt(1 - math.Pow(o.beta2, float64(o.t))))
 		step := lr / c1
-		for i, w := range ws {
-			g, m, v := gs[i], o.state1[i], o.state2[i]
-			for j := range w {
-				gj := g[j] + wd*w[j]
-				m[j] = b1*m[j] + (1-b1)*gj
-				v[j] = b2*v[j] + (1-b2)*gj*gj
-				w[j] -= step * m[j] / (float32(math.Sqrt(float64(v[j])))/c2 + eps)
-			}
+		m, v := o.state1[i][lo:hi], o.state2[i][lo:hi]
+		m, v = m[:len(w)], v[:len(w)]
+		for j := range w {
+			gj := g[j] + wd*w[j]
+			m[j] = b1*m[j] + (1-b1)*gj
+			v[j] = b2*v[j] + (1-b2)*gj*gj
+			w[j] -= step * m[j] / (float32(math.Sqrt(float64(v[j])))/c2 + eps)
+			g[j] = 0
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 // writes the output directly, and its gradient passes dy where y > 0.
 type reluOp struct {
 	opBase
+	buf  outBuf // the output, reused every step
 	dims int
 }
 
@@ -33,7 +34,7 @@ func (op *reluOp) Hashcode() uint32      { return hashOf(op) }
 func (op *reluOp) String() string        { return "nnx.relu" }
 
 func (op *reluOp) Do(in ...G.Value) (G.Value, error) {
-	return op.UsePreallocDo(tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(in[0].Shape().Clone()...)), in...)
+	return op.UsePreallocDo(op.buf.get(in[0].Dtype(), in[0].Shape()...), in...)
 }
 
 func (op *reluOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
@@ -49,9 +50,11 @@ func (op *reluOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 }
 
 func reluForward[T float](x, y []T) {
-	for i, v := range x {
-		y[i] = max(v, 0)
-	}
+	parallelFor(len(x), elemGrain, func(lo, hi int) {
+		for i, v := range x[lo:hi] {
+			y[lo+i] = max(v, 0)
+		}
+	})
 }
 
 func (op *reluOp) DiffWRT(int) []bool { return []bool{true} }
@@ -64,6 +67,7 @@ func (op *reluOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error)
 // reluGradOp passes dy where the forward output y is positive.
 type reluGradOp struct {
 	opBase
+	buf  outBuf // the output, reused every step
 	dims int
 }
 
@@ -80,7 +84,7 @@ func (op *reluGradOp) Hashcode() uint32      { return hashOf(op) }
 func (op *reluGradOp) String() string        { return "nnx.relugrad" }
 
 func (op *reluGradOp) Do(in ...G.Value) (G.Value, error) {
-	return op.UsePreallocDo(tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(in[0].Shape().Clone()...)), in...)
+	return op.UsePreallocDo(op.buf.get(in[0].Dtype(), in[0].Shape()...), in...)
 }
 
 func (op *reluGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
@@ -96,11 +100,14 @@ func (op *reluGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, e
 }
 
 func reluBackward[T float](y, dy, dx []T) {
-	for i, v := range y {
-		if v > 0 {
-			dx[i] = dy[i]
-		} else {
-			dx[i] = 0
+	parallelFor(len(y), elemGrain, func(lo, hi int) {
+		dy, dx := dy[lo:hi], dx[lo:hi]
+		for i, v := range y[lo:hi] {
+			if v > 0 {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = 0
+			}
 		}
-	}
+	})
 }

@@ -92,6 +92,7 @@ func (op *xentOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error)
 // targets and the incoming scalar gradient.
 type xentGradOp struct {
 	opBase
+	buf outBuf // the output, reused every step
 	fwd *xentOp
 }
 
@@ -108,20 +109,20 @@ func (op *xentGradOp) Hashcode() uint32      { return hashOf(op) }
 func (op *xentGradOp) String() string        { return "nnx.xentgrad" }
 
 func (op *xentGradOp) Do(in ...G.Value) (G.Value, error) {
-	return op.UsePreallocDo(tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(op.fwd.batch, op.fwd.classes)), in...)
+	return op.UsePreallocDo(op.buf.get(in[0].Dtype(), op.fwd.batch, op.fwd.classes), in...)
 }
 
 func (op *xentGradOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error) {
 	switch out := prealloc.Data().(type) {
 	case []float32:
-		g := float32(*(in[1].(*G.F32)))
+		g, y := float32(*(in[1].(*G.F32))), f32(in[0])
 		for i, p := range op.fwd.p32 {
-			out[i] = (p - f32(in[0])[i]) * g / float32(op.fwd.batch)
+			out[i] = (p - y[i]) * g / float32(op.fwd.batch)
 		}
 	case []float64:
-		g := float64(*(in[1].(*G.F64)))
+		g, y := float64(*(in[1].(*G.F64))), f64(in[0])
 		for i, p := range op.fwd.p64 {
-			out[i] = (p - f64(in[0])[i]) * g / float64(op.fwd.batch)
+			out[i] = (p - y[i]) * g / float64(op.fwd.batch)
 		}
 	default:
 		return nil, fmt.Errorf("nnx.xentgrad: unsupported dtype %v", prealloc.Dtype())

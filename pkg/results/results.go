@@ -126,7 +126,7 @@ type Metrics struct {
 	DeviceName      string       `json:"device_name,omitempty"` // the CPU model or GPU name
 	Driver          string       `json:"driver,omitempty"`      // GPU driver and CUDA versions
 	DataFingerprint string       `json:"data_fingerprint"`
-	Engine          string       `json:"engine"`         // the BLAS that trained it: gonum or openblas
+	Engine          string       `json:"engine"`         // the BLAS that trained it: gonum, openblas-1t or cublas
 	TrainAccuracy   Stat         `json:"train_accuracy"` // final epoch, over folds
 	ValAccuracy     Stat         `json:"val_accuracy"`   // final epoch, over folds
 	BestFold        int          `json:"best_fold"`      // highest validation accuracy
