@@ -31,16 +31,17 @@ func init() {
 }
 
 // splitBLAS is OpenBLAS with big matrix products cut into a fixed number of
-// blocks of rows (or columns) that run side by side. The cut depends on
+// blocks of rows (or columns, when C has more of those: each block reads
+// all of B, or all of A) that run side by side. The cut depends on
 // the shapes only, and every element is still one single-threaded OpenBLAS
 // dot product in the same order, so the result is the same on any number
 // of cores (TestSplitGemmExact).
 type splitBLAS struct{ netlib.Implementation }
 
 func (s splitBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	splitGemm(s.Implementation.Sgemm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	splitGemm(s.Implementation.Sgemm, m >= n, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 func (s splitBLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
-	splitGemm(s.Implementation.Dgemm, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	splitGemm(s.Implementation.Dgemm, m >= n, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }

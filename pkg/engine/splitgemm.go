@@ -4,27 +4,30 @@ import "gonum.org/v1/gonum/blas"
 
 // gemmParts is how many blocks splitGemm cuts a big product into, and
 // gemmSplitWork the multiply-adds from which it does: below that a
-// goroutine costs more than it saves.
+// goroutine costs more than it saves. Changing them changes the last bits
+// of the products of an OpenBLAS build (see splitBLAS), so its engine id.
 const (
 	gemmParts     = 4
 	gemmSplitWork = 1 << 18
-	gemmMinBlock  = 16 // rows or columns
+	gemmMinBlock  = 8 // rows or columns
 )
 
 // splitGemm computes C = alpha·op(A)·op(B) + beta·C (row-major) with gemm,
-// cut into up to gemmParts blocks of C's rows, or of its columns when it
-// has more of those, that run side by side (parallelFor). The blocks depend
-// only on the shapes, so the result does not depend on the core count.
-func splitGemm[T float](gemm gemmFn[T], tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+// cut into up to gemmParts blocks of C's rows (byRows) or columns that run
+// side by side (parallelFor). The blocks depend only on the shapes, so the
+// result does not depend on the core count.
+func splitGemm[T float](gemm gemmFn[T], byRows bool, tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	parts := 1
 	if m*n*k >= gemmSplitWork {
-		parts = min(gemmParts, max(m, n)/gemmMinBlock)
+		parts = min(gemmParts, n/gemmMinBlock)
+		if byRows {
+			parts = min(gemmParts, m/gemmMinBlock)
+		}
 	}
 	if parts <= 1 {
 		gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	byRows := m >= n
 	parallelFor(parts, 1, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			if byRows {
