@@ -7,7 +7,9 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,6 +31,7 @@ type serveOptions struct {
 	maxBatch int
 	grace    time.Duration
 	device   string
+	procs    int
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -55,9 +58,12 @@ gracefully on SIGTERM or Ctrl-C.
 Predictions run on the CPU (--device cuda is refused: a prediction takes
 microseconds there, less than one copy to and from a GPU).
 
-It runs Go code on every core and with GOGC=1000 unless GOMAXPROCS or GOGC
-say otherwise. When the clients share a small machine's cores (a load
-generator on 2 cores), GOMAXPROCS=1 gives a much shorter latency tail.`,
+It runs Go code on every core (--procs) and with GOGC=1000 unless GOGC is
+set. Give --procs fewer cores than the machine has when other busy
+processes share them, such as a load generator on a 2-core machine: with
+more Go threads than free cores the kernel parks a thread in the middle of
+requests for a scheduler slice (milliseconds), and the latency tail grows
+tenfold (bench/README.md, "Serving").`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("expected at least one bundle directory, got none")}
@@ -72,6 +78,7 @@ generator on 2 cores), GOMAXPROCS=1 gives a much shorter latency tail.`,
 	c.Flags().IntVar(&o.maxBatch, "max-batch", serve.DefaultMaxBatch, "most images per /v1/predict request")
 	c.Flags().DurationVar(&o.grace, "grace", 10*time.Second, "how long shutdown waits for requests in flight")
 	c.Flags().StringVar(&o.device, "device", "", "cpu or auto (env NNX_DEVICE; cuda is refused: see --help)")
+	c.Flags().IntVar(&o.procs, "procs", 0, "cores that run Go code at once (env NNX_PROCS, else GOMAXPROCS; 0: every core)")
 	return c
 }
 
@@ -92,6 +99,18 @@ func runServe(ctx context.Context, e *env, o *serveOptions, dirs []string) error
 	}
 	if o.maxBatch < 1 {
 		return usageError{fmt.Errorf("--max-batch: want a whole number >= 1, got %d", o.maxBatch)}
+	}
+	procs := o.procs
+	if procs == 0 && e.getenv("NNX_PROCS") != "" {
+		if procs, err = strconv.Atoi(e.getenv("NNX_PROCS")); err != nil || procs < 0 {
+			return usageError{fmt.Errorf("NNX_PROCS=%q: want a whole number >= 0", e.getenv("NNX_PROCS"))}
+		}
+	}
+	if procs < 0 {
+		return usageError{fmt.Errorf("--procs: want a whole number >= 0 (0: every core), got %d", procs)}
+	}
+	if procs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 	}
 	var entries []serve.Entry
 	for _, d := range dirs {
