@@ -16,7 +16,8 @@
 # Environment (flags win): R rounds (3), E epochs per run (2; --memory: 10),
 # CASES, TIMEOUT seconds per run (600 + 300*E), OUT, BIN (/tmp/nnx-train-bench),
 # TORCH_ENV (settings for the PyTorch runs, default "OMP_WAIT_POLICY=PASSIVE":
-# see bench/README.md), BENCHTIME (--gobench, 2s).
+# see bench/README.md), TORCH_DEFAULT (1: also run PyTorch with nothing set,
+# as Debian ships it; 0: skip that side), BENCHTIME (--gobench, 2s).
 #
 # Exit status: 0 every run finished and every goal passed (--memory: flat);
 # 1 a run failed or a goal was missed; 2 usage or set-up error.
@@ -29,6 +30,7 @@ E=${E:-}
 CASES=${CASES:-"mlp:32 mlp:50 mlp:128 cnn:50 cnn:128"}
 BIN=${BIN:-/tmp/nnx-train-bench}
 TORCH_ENV=${TORCH_ENV-OMP_WAIT_POLICY=PASSIVE}
+TORCH_DEFAULT=${TORCH_DEFAULT:-1}
 BENCHTIME=${BENCHTIME:-2s}
 PY=/usr/bin/python3
 MODE=speed
@@ -127,13 +129,13 @@ run_side() {
 	case $side in
 	nnx) cmd=("$BIN") ;;
 	nnx-*) cmd=("$BIN-${side#nnx-}") ;;
-	torch)
+	torch | torch-default)
 		local -a tenv=()
-		read -ra tenv <<<"$TORCH_ENV"
+		[[ $side == torch ]] && read -ra tenv <<<"$TORCH_ENV"
 		cmd=(env "${tenv[@]}" "$PY" bench/train/torch_peer.py --threads 2)
 		;;
 	esac
-	if [[ $side == torch ]]; then
+	if [[ $side == torch* ]]; then
 		cmd+=(--model "$model" --batch "$batch" --epochs "$epochs" --seed "$seed" --json ${DATA:+--data "$DATA"})
 	else
 		cmd+=(-model "$model" -batch "$batch" -epochs "$epochs" -seed "$seed" -json)
@@ -174,6 +176,7 @@ speed)
 			exit 2
 		fi
 		all=("${SIDES[@]}" torch)
+		((TORCH_DEFAULT)) && all+=(torch-default)
 		for ((r = 1; r <= R; r++)); do
 			for ((k = 0; k < ${#all[@]}; k++)); do
 				side=${all[$(((k + r - 1) % ${#all[@]}))]}

@@ -75,35 +75,42 @@ def speed(directory):
             "spread": (min(train), max(train)),
         }
 
-    head = ("| case | nnx build | nnx s/epoch | torch s/epoch | ratio | goal | pass | nnx eval s | torch eval s "
-            "| nnx acc % | torch acc % | Δacc | nnx peak RSS MB | torch peak RSS MB | epochs timed (nnx/torch) |")
+    head = ("| case | nnx build | nnx s/epoch | torch s/epoch | ratio | torch default s/epoch | ratio | goal "
+            "| pass (torch / default) | nnx eval s | torch eval s "
+            "| nnx acc % | torch acc % | Δacc | nnx peak RSS MB | torch peak RSS MB | epochs timed (nnx/torch/default) |")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     failures = 0
+    verdict = {None: "n/a", True: "pass", False: "FAIL"}
     for case in cases:
-        t = stats(case, "torch")
+        t, d = stats(case, "torch"), stats(case, "torch-default")
         for side in nnx_sides or ["nnx"]:
             n = stats(case, side)
             ratio = n["train"] / t["train"] if n and t else None
+            dratio = n["train"] / d["train"] if n and d else None
             goal = GOALS[case[0]]
             ok = None if ratio is None else ratio <= goal
+            dok = None if dratio is None else dratio <= goal
             if ok is False:
                 failures += 1
             dacc = n["acc"] - t["acc"] if n and t else None
             goal_s = f"≤ {goal}" + (f" (→ {CNN_FINAL_GOAL})" if case[0] == "cnn" else "")
             print(f"| {case[0]} b{case[1]} | {side.removeprefix('nnx-') if side != 'nnx' else 'gonum'} "
                   f"| {fmt(n and n['train'], '.2f')} | {fmt(t and t['train'], '.2f')} | {fmt(ratio, '.2f')} "
-                  f"| {goal_s} | {'n/a' if ok is None else ('pass' if ok else 'FAIL')} "
+                  f"| {fmt(d and d['train'], '.2f')} | {fmt(dratio, '.2f')} "
+                  f"| {goal_s} | {verdict[ok]} / {verdict[dok]} "
                   f"| {fmt(n and n['eval'], '.2f')} | {fmt(t and t['eval'], '.2f')} "
                   f"| {fmt(n and n['acc'], '.2f')} | {fmt(t and t['acc'], '.2f')} | {fmt(dacc, '+.2f')} "
                   f"| {fmt(n and n['rss'], '.0f')} | {fmt(t and t['rss'], '.0f')} "
-                  f"| {n['n'] if n else 0}/{t['n'] if t else 0} |")
+                  f"| {n['n'] if n else 0}/{t['n'] if t else 0}/{d['n'] if d else 0} |")
     print()
     print("s/epoch: median training seconds per epoch over every epoch of every round (evaluation excluded);")
+    print("torch: PyTorch with TORCH_ENV (default OMP_WAIT_POLICY=PASSIVE, its fastest setting here); torch default:")
+    print("the same PyTorch as Debian ships it, nothing set (the issue's literal peer); the exit status judges against torch.")
     print("eval s: median seconds of one test-set pass (10,000 images); acc: test accuracy after the last epoch,")
     print(f"mean over rounds, seed r in round r (issue 8 wants |Δacc| ≤ {ACC_TOLERANCE} after the same epochs); ratio: nnx / torch.")
     for case in cases:
-        for side in (nnx_sides or ["nnx"]) + ["torch"]:
+        for side in (nnx_sides or ["nnx"]) + ["torch", "torch-default"]:
             s = stats(case, side)
             if s:
                 print(f"  spread {case[0]} b{case[1]} {side}: train s/epoch min {s['spread'][0]:.2f} max {s['spread'][1]:.2f} "
