@@ -195,6 +195,7 @@ func run(device, modelName string, batch, epochs int, lr float64, seed uint64, d
 			}
 		}
 		evalS := time.Since(t0).Seconds()
+		runtime.GC() // as pkg/train does after every epoch: keeps the peak flat
 
 		runtime.ReadMemStats(&ms)
 		emit(epochLine{Kind: "epoch", Side: side, Model: modelName, Batch: batch, Epoch: epoch,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"time"
 
@@ -294,6 +295,13 @@ func runFold(ctx context.Context, c config.Trial, data Data, fold, nfolds int, f
 		if err != nil {
 			return nil, err
 		}
+		// A step leaves a few KB of garbage (gorgonia's tape, gonum's
+		// buffers): far too little to start a collection, so the heap would
+		// creep towards the collector's target, twice the live data, over
+		// many epochs. Collecting here holds the peak at the live data plus
+		// one epoch's garbage from the first epoch on, for a millisecond or
+		// two (the data sets, most of the heap, hold no pointers to scan).
+		runtime.GC()
 		m := Epoch{
 			Epoch:         epoch,
 			TrainLoss:     lossSum / float64(steps),
