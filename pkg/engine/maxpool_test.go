@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -57,5 +58,56 @@ func TestMaxPoolMatchesGorgonia(t *testing.T) {
 		if dx1[i] != dx2[i] {
 			t.Fatalf("input gradient %d: ours %v, gorgonia's %v", i, dx1[i], dx2[i])
 		}
+	}
+}
+
+// TestPool2x2Float32MatchesGeneric checks the branch-free float32 path
+// against the generic one, bit for bit, on data with ties and signed zeros.
+func TestPool2x2Float32MatchesGeneric(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const w, h = 26, 26
+	src := make([]float32, w*h)
+	for i := range src {
+		switch rng.IntN(4) {
+		case 0:
+			src[i] = float32(math.Copysign(0, float64(rng.IntN(2)*2-1))) // +0 or -0
+		case 1:
+			src[i] = float32(rng.IntN(3)) // ties
+		default:
+			src[i] = rng.Float32()*2 - 1
+		}
+	}
+	d1, d2 := make([]float32, 13*13), make([]float32, 13*13)
+	a1, a2 := make([]int32, 13*13), make([]int32, 13*13)
+	pool2x2(w, 13, 13, src, d1, a1)
+	pool2x2f32(w, 13, 13, src, d2, a2)
+	for i := range d1 {
+		if math.Float32bits(d1[i]) != math.Float32bits(d2[i]) || a1[i] != a2[i] {
+			t.Fatalf("output %d: generic %v at %d, float32 %v at %d", i, d1[i], a1[i], d2[i], a2[i])
+		}
+	}
+}
+
+// BenchmarkPool2x2 pools 500 planes of random data (a CNN step's worth at
+// batch 50), too many for the branch predictor to learn.
+func BenchmarkPool2x2(b *testing.B) {
+	const planes = 500
+	rng := rand.New(rand.NewPCG(5, 6))
+	src := make([]float32, planes*26*26)
+	for i := range src {
+		src[i] = rng.Float32()*2 - 1
+	}
+	d, a := make([]float32, planes*13*13), make([]int32, planes*13*13)
+	for _, c := range []struct {
+		name string
+		fn   func(w, outH, outW int, src, dst []float32, arg []int32)
+	}{{"generic", pool2x2[float32]}, {"float32", pool2x2f32}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				for p := range planes {
+					c.fn(26, 13, 13, src[p*676:(p+1)*676], d[p*169:(p+1)*169], a[p*169:(p+1)*169])
+				}
+			}
+		})
 	}
 }
