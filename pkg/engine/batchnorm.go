@@ -124,30 +124,77 @@ func bnForward[T float](op *batchNormOp, x, scale, shift, y, xhat []T) {
 	}
 	count := float64(op.n * op.spatial)
 	parallelFor(op.c, elemGrain/(op.n*op.spatial), func(lo, hi int) {
-		for ch := lo; ch < hi; ch++ {
-			bnForwardChannel(op, ch, count, x, scale, shift, y, xhat)
+		for g := lo; g < hi; g += 4 {
+			cs, n := bnGroup(g, hi)
+			var sums, sqs [4]float64
+			if op.training {
+				sums = bnSum4(op, x, cs, nil)
+				var means [4]float64
+				for j := range means {
+					means[j] = sums[j] / count
+				}
+				sqs = bnSum4(op, x, cs, &means)
+			}
+			for j := range n {
+				bnForwardChannel(op, cs[j], count, sums[j], sqs[j], x, scale, shift, y, xhat)
+			}
 		}
 	})
 }
 
-// bnForwardChannel normalises channel ch; channels are independent.
-func bnForwardChannel[T float](op *batchNormOp, ch int, count float64, x, scale, shift, y, xhat []T) {
+// bnGroup returns channels g, g+1, ... up to 4 of them below hi, the last
+// repeated to fill the four places, and how many there are.
+func bnGroup(g, hi int) (cs [4]int, n int) {
+	n = min(4, hi-g)
+	for j := range cs {
+		cs[j] = g + min(j, n-1)
+	}
+	return cs, n
+}
+
+// bnSum4 returns, for channels cs, Σx over the batch and positions, or
+// Σ(x-mean)² with means. Each channel's sum is a chain of float64 additions
+// in the order of one channel's loop (images, then positions), the same
+// bits as summing it alone; four chains side by side keep the adder busy
+// where one waits on each addition's latency.
+func bnSum4[T float](op *batchNormOp, x []T, cs [4]int, means *[4]float64) [4]float64 {
+	var s0, s1, s2, s3 float64
+	sp := op.spatial
+	for b := 0; b < op.n; b++ {
+		r0 := x[(b*op.c+cs[0])*sp:][:sp]
+		r1 := x[(b*op.c+cs[1])*sp:][:sp]
+		r2 := x[(b*op.c+cs[2])*sp:][:sp]
+		r3 := x[(b*op.c+cs[3])*sp:][:sp]
+		if means == nil {
+			for i := range r0 {
+				s0 += float64(r0[i])
+				s1 += float64(r1[i])
+				s2 += float64(r2[i])
+				s3 += float64(r3[i])
+			}
+			continue
+		}
+		m0, m1, m2, m3 := means[0], means[1], means[2], means[3]
+		for i := range r0 {
+			d0 := float64(r0[i]) - m0
+			d1 := float64(r1[i]) - m1
+			d2 := float64(r2[i]) - m2
+			d3 := float64(r3[i]) - m3
+			s0 += d0 * d0
+			s1 += d1 * d1
+			s2 += d2 * d2
+			s3 += d3 * d3
+		}
+	}
+	return [4]float64{s0, s1, s2, s3}
+}
+
+// bnForwardChannel normalises channel ch; channels are independent. In
+// training, sum and ss are the channel's Σx and Σ(x-mean)² (bnSum4).
+func bnForwardChannel[T float](op *batchNormOp, ch int, count, sum, ss float64, x, scale, shift, y, xhat []T) {
 	var mean, invStd float64
 	if op.training {
-		var sum float64
-		op.channel(ch, func(off int) {
-			for _, v := range x[off : off+op.spatial] {
-				sum += float64(v)
-			}
-		})
 		mean = sum / count
-		var ss float64
-		op.channel(ch, func(off int) {
-			for _, v := range x[off : off+op.spatial] {
-				d := float64(v) - mean
-				ss += d * d
-			}
-		})
 		invStd = 1 / math.Sqrt(ss/count+bnEpsilon)
 		op.invStd[ch] = invStd
 		unbiased := ss / math.Max(count-1, 1)
@@ -160,12 +207,19 @@ func bnForwardChannel[T float](op *batchNormOp, ch int, count float64, x, scale,
 	}
 	m, is, g, s := T(mean), T(invStd), scale[ch], shift[ch]
 	op.channel(ch, func(off int) {
-		for i, v := range x[off : off+op.spatial] {
-			h := (v - m) * is
-			if xhat != nil {
-				xhat[off+i] = h
+		xs := x[off : off+op.spatial]
+		ys := y[off : off+len(xs)]
+		if xhat == nil {
+			for i, v := range xs {
+				ys[i] = (v-m)*is*g + s
 			}
-			y[off+i] = h*g + s
+			return
+		}
+		hs := xhat[off : off+len(xs)]
+		for i, v := range xs {
+			h := (v - m) * is
+			hs[i] = h
+			ys[i] = h*g + s
 		}
 	})
 }
@@ -243,15 +297,12 @@ func bnBackward[T float](op *batchNormOp, wrt int, scale, dy, xhat, out []T) {
 			op.sums = make([]float64, 2*op.c)
 		}
 		parallelFor(op.c, grain, func(lo, hi int) {
-			for ch := lo; ch < hi; ch++ {
-				var sdy, sdyx float64
-				op.channel(ch, func(off int) {
-					for i, d := range dy[off : off+op.spatial] {
-						sdy += float64(d)
-						sdyx += float64(d) * float64(xhat[off+i])
-					}
-				})
-				op.sums[2*ch], op.sums[2*ch+1] = sdy, sdyx
+			for g := lo; g < hi; g += 4 {
+				cs, n := bnGroup(g, hi)
+				sdy, sdyx := bnGradSum4(op, dy, xhat, cs)
+				for j, ch := range cs[:n] {
+					op.sums[2*ch], op.sums[2*ch+1] = sdy[j], sdyx[j]
+				}
 			}
 		})
 		op.sumsGen, op.sumsOf = op.gen, at
@@ -271,11 +322,36 @@ func bnBackward[T float](op *batchNormOp, wrt int, scale, dy, xhat, out []T) {
 				k := T(float64(scale[ch]) * op.invStd[ch])
 				mdy, mdyx := T(op.sums[2*ch]/count), T(op.sums[2*ch+1]/count)
 				op.channel(ch, func(off int) {
-					for i, d := range dy[off : off+op.spatial] {
-						out[off+i] = k * (d - mdy - xhat[off+i]*mdyx)
+					ds := dy[off : off+op.spatial]
+					hs, os := xhat[off:off+len(ds)], out[off:off+len(ds)]
+					for i, d := range ds {
+						os[i] = k * (d - mdy - hs[i]*mdyx)
 					}
 				})
 			}
 		})
 	}
+}
+
+// bnGradSum4 returns, for channels cs, Σdy and Σdy·xhat over the batch and
+// positions, each in one channel's loop order (see bnSum4).
+func bnGradSum4[T float](op *batchNormOp, dy, xhat []T, cs [4]int) (sdy, sdyx [4]float64) {
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
+	sp := op.spatial
+	for b := 0; b < op.n; b++ {
+		o0, o1, o2, o3 := (b*op.c+cs[0])*sp, (b*op.c+cs[1])*sp, (b*op.c+cs[2])*sp, (b*op.c+cs[3])*sp
+		d0, d1, d2, d3 := dy[o0:o0+sp], dy[o1:o1+sp], dy[o2:o2+sp], dy[o3:o3+sp]
+		x0, x1, x2, x3 := xhat[o0:o0+sp], xhat[o1:o1+sp], xhat[o2:o2+sp], xhat[o3:o3+sp]
+		for i := range d0 {
+			a0 += float64(d0[i])
+			b0 += float64(d0[i]) * float64(x0[i])
+			a1 += float64(d1[i])
+			b1 += float64(d1[i]) * float64(x1[i])
+			a2 += float64(d2[i])
+			b2 += float64(d2[i]) * float64(x2[i])
+			a3 += float64(d3[i])
+			b3 += float64(d3[i]) * float64(x3[i])
+		}
+	}
+	return [4]float64{a0, a1, a2, a3}, [4]float64{b0, b1, b2, b3}
 }

@@ -51,6 +51,11 @@ func (op *reluOp) UsePreallocDo(prealloc G.Value, in ...G.Value) (G.Value, error
 }
 
 func reluForward[T float](x, y []T) {
+	if x32, ok := any(x).([]float32); ok {
+		y32 := any(y).([]float32)
+		parallelFor(len(x), elemGrain, func(lo, hi int) { reluForwardF32(x32[lo:hi], y32[lo:hi]) })
+		return
+	}
 	parallelFor(len(x), elemGrain, func(lo, hi int) {
 		for i, v := range x[lo:hi] {
 			y[lo+i] = max(v, 0)
@@ -116,6 +121,18 @@ func reluBackward[T float](y, dy, dx []T) {
 			}
 		}
 	})
+}
+
+// reluForwardF32 is reluForward for float32 without Go's max, whose NaN
+// and signed-zero checks branch on the data: x's bits are kept where x > 0
+// and cleared to +0 elsewhere, max(x, 0) bit for bit for any x without
+// negative NaNs.
+func reluForwardF32(x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		b := math.Float32bits(v)
+		y[i] = math.Float32frombits(b & uint32((-orderKey(b))>>31))
+	}
 }
 
 // reluBackwardF32 is reluBackward for float32 without a branch on the data

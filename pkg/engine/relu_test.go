@@ -35,3 +35,20 @@ func TestReluBackwardF32MatchesGeneric(t *testing.T) {
 		}
 	}
 }
+
+// TestReluForwardF32MatchesMax checks the branch-free float32 path against
+// Go's max(x, 0), bit for bit, signed zeros and infinities included.
+func TestReluForwardF32MatchesMax(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	x := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32}
+	for range 3 * elemGrain {
+		x = append(x, rng.Float32()*2-1)
+	}
+	got := make([]float32, len(x))
+	reluForward(x, got)
+	for i, v := range x {
+		if want := max(v, 0); math.Float32bits(want) != math.Float32bits(got[i]) {
+			t.Fatalf("x %v: got %v, want %v", v, got[i], want)
+		}
+	}
+}
