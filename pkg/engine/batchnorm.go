@@ -32,6 +32,9 @@ type batchNormOp struct {
 	// gen counts training forward passes; sums holds Σdy and Σdy·xhat per
 	// channel for pass sumsGen and the gradient at sumsOf, shared by the
 	// three gradient ops (input, scale, shift), which need the same sums.
+	// Sound while each backward pass follows its own forward pass (as in
+	// a tape run); two backward passes over one forward pass with new
+	// values in the same dy buffer would reuse stale sums.
 	gen, sumsGen int
 	sumsOf       uintptr
 	sums         []float64

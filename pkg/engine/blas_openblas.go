@@ -32,10 +32,10 @@ func init() {
 
 // splitBLAS is OpenBLAS with big matrix products cut into a fixed number of
 // blocks of rows (or columns, when C has more of those: each block reads
-// all of B, or all of A) that run side by side. The cut depends on
-// the shapes only, and every element is still one single-threaded OpenBLAS
-// dot product in the same order, so the result is the same on any number
-// of cores (TestSplitGemmExact).
+// all of B, or all of A) that run side by side. The cut depends on the
+// shapes only, so the result is the same on any number of cores
+// (TestSplitGemm), though not the bits of one uncut call: OpenBLAS's
+// kernels for a block's edges add in another order.
 type splitBLAS struct{ netlib.Implementation }
 
 func (s splitBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {

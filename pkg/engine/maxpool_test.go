@@ -86,6 +86,14 @@ func TestPool2x2Float32MatchesGeneric(t *testing.T) {
 			t.Fatalf("output %d: generic %v at %d, float32 %v at %d", i, d1[i], a1[i], d2[i], a2[i])
 		}
 	}
+	// A NaN anywhere in a window wins it, whatever its sign.
+	for _, nan := range []uint32{0xffc00000, 0x7fc00000} {
+		src[w+1] = math.Float32frombits(nan) // bottom right of window 0
+		pool2x2f32(w, 13, 13, src, d2, a2)
+		if !math.IsNaN(float64(d2[0])) || a2[0] != w+1 {
+			t.Errorf("NaN %#x: window 0 gave %v at %d, want the NaN at %d", nan, d2[0], a2[0], w+1)
+		}
+	}
 }
 
 // BenchmarkPool2x2 pools 500 planes of random data (a CNN step's worth at

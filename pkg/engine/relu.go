@@ -123,10 +123,9 @@ func reluBackward[T float](y, dy, dx []T) {
 	})
 }
 
-// reluForwardF32 is reluForward for float32 without Go's max, whose NaN
-// and signed-zero checks branch on the data: x's bits are kept where x > 0
-// and cleared to +0 elsewhere, max(x, 0) bit for bit for any x without
-// negative NaNs.
+// reluForwardF32 is reluForward for float32 without Go's max: x's bits are
+// kept where x > 0 or x is a NaN (orderKey) and cleared to +0 elsewhere,
+// max(x, 0) bit for bit for any x without NaNs, and NaNs still pass.
 func reluForwardF32(x, y []float32) {
 	y = y[:len(x)]
 	for i, v := range x {
@@ -138,7 +137,7 @@ func reluForwardF32(x, y []float32) {
 // reluBackwardF32 is reluBackward for float32 without a branch on the data
 // (random signs mispredict half the time): dy's bits are kept where y > 0
 // and cleared to +0 elsewhere, as the branch does, bit for bit for any y
-// without NaNs.
+// without NaNs (where y is a NaN the loss is one too).
 func reluBackwardF32(y, dy, dx []float32) {
 	dy, dx = dy[:len(y)], dx[:len(y)]
 	for i, v := range y {
