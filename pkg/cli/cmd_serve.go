@@ -71,18 +71,20 @@ tenfold (bench/README.md, "Serving").`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runServe(cmd.Context(), e, o, args)
+			return runServe(cmd.Context(), e, o, args, cmd.Flags().Changed("procs"))
 		},
 	}
 	c.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	c.Flags().IntVar(&o.maxBatch, "max-batch", serve.DefaultMaxBatch, "most images per /v1/predict request")
 	c.Flags().DurationVar(&o.grace, "grace", 10*time.Second, "how long shutdown waits for requests in flight")
 	c.Flags().StringVar(&o.device, "device", "", "cpu or auto (env NNX_DEVICE; cuda is refused: see --help)")
-	c.Flags().IntVar(&o.procs, "procs", 0, "cores that run Go code at once (env NNX_PROCS, else GOMAXPROCS; 0: every core)")
+	c.Flags().IntVar(&o.procs, "procs", 0, "cores that run Go code at once (env NNX_PROCS; 0: GOMAXPROCS if set, else every core)")
 	return c
 }
 
-func runServe(ctx context.Context, e *env, o *serveOptions, dirs []string) error {
+// runServe serves; procsSet says --procs was given (it wins over NNX_PROCS,
+// even as 0).
+func runServe(ctx context.Context, e *env, o *serveOptions, dirs []string, procsSet bool) error {
 	switch dev := firstNonEmpty(o.device, e.getenv("NNX_DEVICE"), "cpu"); dev {
 	case "cpu":
 	case "auto":
@@ -101,13 +103,13 @@ func runServe(ctx context.Context, e *env, o *serveOptions, dirs []string) error
 		return usageError{fmt.Errorf("--max-batch: want a whole number >= 1, got %d", o.maxBatch)}
 	}
 	procs := o.procs
-	if procs == 0 && e.getenv("NNX_PROCS") != "" {
+	if !procsSet && e.getenv("NNX_PROCS") != "" {
 		if procs, err = strconv.Atoi(e.getenv("NNX_PROCS")); err != nil || procs < 0 {
 			return usageError{fmt.Errorf("NNX_PROCS=%q: want a whole number >= 0", e.getenv("NNX_PROCS"))}
 		}
 	}
 	if procs < 0 {
-		return usageError{fmt.Errorf("--procs: want a whole number >= 0 (0: every core), got %d", procs)}
+		return usageError{fmt.Errorf("--procs: want a whole number >= 0 (0: GOMAXPROCS if set, else every core), got %d", procs)}
 	}
 	if procs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
