@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -189,14 +188,7 @@ func TestCUBLASConcurrent(t *testing.T) {
 // test accuracy within 0.3 points.
 func TestCUDATrainsLikeCPU(t *testing.T) {
 	needCUDA(t)
-	dir, err := dataset.Locate("", os.Getenv)
-	if err != nil {
-		t.Skipf("MNIST not found, skipping: %v", err)
-	}
-	train, test, err := dataset.LoadMNIST(dir, 20000, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	train, test := realMNIST(t, 20000)
 	for _, m := range []struct {
 		name   string
 		layers []model.Layer

@@ -34,15 +34,23 @@ var trainingDigests = map[string]map[string]string{
 	},
 }
 
-func TestTrainingDigest(t *testing.T) {
+// realMNIST loads the first n training images of real MNIST (and the whole
+// test set), or skips the test when the data cannot be found.
+func realMNIST(t *testing.T, n int) (train, test *dataset.Set) {
+	t.Helper()
 	dir, err := dataset.Locate("", os.Getenv)
 	if err != nil {
-		t.Skipf("no MNIST: %v", err)
+		t.Skipf("MNIST not found, skipping: %v", err)
 	}
-	train, _, err := dataset.LoadMNIST(dir, 3000, 0)
+	train, test, err = dataset.LoadMNIST(dir, n, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return train, test
+}
+
+func TestTrainingDigest(t *testing.T) {
+	train, _ := realMNIST(t, 3000)
 	cases := []struct {
 		name   string
 		layers []model.Layer

@@ -3,11 +3,9 @@ package engine
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/nnx-dev/nnx/pkg/dataset"
 	"github.com/nnx-dev/nnx/pkg/model"
 )
 
@@ -71,14 +69,7 @@ func TestReluForwardF32MatchesMax(t *testing.T) {
 // absurd learning rate: the NaNs it makes must reach the loss (through the
 // ReLU and pooling fast paths) and stop training at the second step.
 func TestDivergenceCaughtAtOnce(t *testing.T) {
-	dir, err := dataset.Locate("", os.Getenv)
-	if err != nil {
-		t.Skipf("no MNIST: %v", err)
-	}
-	train, _, err := dataset.LoadMNIST(dir, 500, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	train, _ := realMNIST(t, 500)
 	spec := model.Spec{Input: model.Shape{1, 28, 28}, Classes: 10, Layers: model.SeedCNN(10)}
 	net, err := New(spec, Options{BatchSize: 50, LearningRate: 1e20, Momentum: 0.9, Init: "pytorch"}, rand.New(rand.NewPCG(1, 1)))
 	if err != nil {
