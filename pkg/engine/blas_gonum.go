@@ -24,6 +24,24 @@ func init() { G.Use(gonumBLAS{}) }
 type gonumBLAS struct{ gonum.Implementation }
 
 func (g gonumBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if alpha == 1 && tB == blas.NoTrans && axpyFits(m, n, k) {
+		// The products gonum does with axpys, on AVX (sgemmAxpy), after
+		// gonum's own scaling of C by beta.
+		if beta != 1 {
+			for i := 0; i < m; i++ {
+				ci := c[i*ldc : i*ldc+n]
+				if beta == 0 {
+					clear(ci)
+					continue
+				}
+				for j := range ci {
+					ci[j] *= beta
+				}
+			}
+		}
+		sgemmAxpy(tA, m, n, k, a, lda, b, ldb, c, ldc)
+		return
+	}
 	if gonumBlocks(m)*gonumBlocks(n) >= 4 { // gonum goes parallel itself
 		g.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
