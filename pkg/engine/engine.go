@@ -61,7 +61,8 @@ type pass struct {
 	bn      []*batchNormOp
 	masks   []mask
 	weights [][]float32 // learnable values, in n.learn order
-	grads   [][]float32
+	gnodes  G.Nodes     // their gradients' nodes, in n.learn order
+	grads   [][]float32 // the gradients' values after a run (reused)
 }
 
 // mask is a dropout layer's keep mask, redrawn before every training step.
@@ -200,10 +201,13 @@ func (n *Net) build(batch int, training bool) (p *pass, err error) {
 	}
 	G.Read(loss, &p.loss)
 	G.Read(f.logits, &p.output)
-	if _, err := G.Grad(loss, p.wnodes...); err != nil {
+	if p.gnodes, err = G.Grad(loss, p.wnodes...); err != nil {
 		return nil, err
 	}
-	p.vm = G.NewTapeMachine(p.g, G.BindDualValues(p.wnodes...))
+	// No BindDualValues: it would add every gradient into the weight's
+	// dual value each step (a pass over all parameters, and one more to
+	// zero them); the optimiser reads the gradient nodes' values instead.
+	p.vm = G.NewTapeMachine(p.g)
 	if err := n.pushStats(p); err != nil {
 		return nil, err
 	}
@@ -318,17 +322,11 @@ func (n *Net) Step(x []float32, y []uint8) (loss float64, correct int, err error
 		p.vm.Reset()
 		return 0, 0, fmt.Errorf("training step: %w", err)
 	}
-	if p.grads == nil {
-		for _, w := range p.wnodes {
-			g, err := w.Grad()
-			if err != nil {
-				p.vm.Reset()
-				return 0, 0, err
-			}
-			p.grads = append(p.grads, g.Data().([]float32))
-		}
+	p.grads = p.grads[:0]
+	for _, gn := range p.gnodes {
+		p.grads = append(p.grads, gn.Value().Data().([]float32))
 	}
-	n.optim.step(p.weights, p.grads) // and zeroes the gradients, which gorgonia adds into
+	n.optim.step(p.weights, p.grads)
 	p.vm.Reset()
 	loss = float64(scalar(p.loss))
 	logits := p.output.Data().([]float32)

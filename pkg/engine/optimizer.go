@@ -62,9 +62,8 @@ func alloc(sizes []int) [][]float32 {
 	return out
 }
 
-// step updates ws from their gradients gs and zeroes gs, ready for the next
-// pass to accumulate into (gorgonia adds into gradients). Each tensor's
-// elements are independent, so big tensors are updated side by side.
+// step updates ws from their gradients gs. Each tensor's elements are
+// independent, so big tensors are updated side by side.
 func (o *optimizer) step(ws, gs [][]float32) {
 	o.t++
 	for i, w := range ws {
@@ -84,7 +83,6 @@ func (o *optimizer) update(i, lo, hi int, w, g []float32) {
 		case o.state1 == nil:
 			for j := range w {
 				w[j] -= lr * (g[j] + wd*w[j])
-				g[j] = 0
 			}
 		case o.t == 1: // PyTorch starts the buffer at the first gradient
 			b := o.state1[i][lo:hi]
@@ -96,7 +94,6 @@ func (o *optimizer) update(i, lo, hi int, w, g []float32) {
 					gj += m * b[j]
 				}
 				w[j] -= lr * gj
-				g[j] = 0
 			}
 		case o.nesterov:
 			b := o.state1[i][lo:hi]
@@ -106,7 +103,6 @@ func (o *optimizer) update(i, lo, hi int, w, g []float32) {
 				b[j] = m*b[j] + gj
 				gj += m * b[j]
 				w[j] -= lr * gj
-				g[j] = 0
 			}
 		default:
 			b := o.state1[i][lo:hi]
@@ -115,7 +111,6 @@ func (o *optimizer) update(i, lo, hi int, w, g []float32) {
 				gj := g[j] + wd*w[j]
 				b[j] = m*b[j] + gj
 				w[j] -= lr * b[j]
-				g[j] = 0
 			}
 		}
 	case "adam":
@@ -130,7 +125,6 @@ func (o *optimizer) update(i, lo, hi int, w, g []float32) {
 			m[j] = b1*m[j] + (1-b1)*gj
 			v[j] = b2*v[j] + (1-b2)*gj*gj
 			w[j] -= step * m[j] / (float32(math.Sqrt(float64(v[j])))/c2 + eps)
-			g[j] = 0
 		}
 	}
 }
