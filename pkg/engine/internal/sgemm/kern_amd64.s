@@ -1,5 +1,19 @@
 #include "textflag.h"
 
+// ROW adds A's value at (ptr) times B's 16 values (Y8, Y9) into one row of
+// the C tile (C0, C1), where that A value is not ±0 (VCMPPS NEQ, then a
+// blend keeps the old C elsewhere): gonum's skip without a branch. Y15 is
+// zero; Y10-Y13 are scratch.
+#define ROW(ptr, C0, C1) \
+	VBROADCASTSS (ptr), Y10; \
+	VCMPPS       $4, Y15, Y10, Y11; \
+	VMULPS       Y8, Y10, Y12; \
+	VADDPS       Y12, C0, Y12; \
+	VBLENDVPS    Y11, Y12, C0, C0; \
+	VMULPS       Y9, Y10, Y13; \
+	VADDPS       Y13, C1, Y13; \
+	VBLENDVPS    Y11, Y13, C1, C1
+
 // func kern4x16(k int, a *float32, ars, acs int, b *float32, ldb int, c *float32, ldc int)
 //
 // C[0:4, 0:16] += A[0:4, l] * B[l, 0:16] for l = 0..k-1, in that order, as
@@ -46,41 +60,10 @@ loop:
 	VMOVUPS (DI), Y8
 	VMOVUPS 32(DI), Y9
 
-	VBROADCASTSS (SI), Y10
-	VCMPPS       $4, Y15, Y10, Y11
-	VMULPS       Y8, Y10, Y12
-	VADDPS       Y12, Y0, Y12
-	VBLENDVPS    Y11, Y12, Y0, Y0
-	VMULPS       Y9, Y10, Y13
-	VADDPS       Y13, Y1, Y13
-	VBLENDVPS    Y11, Y13, Y1, Y1
-
-	VBROADCASTSS (AX), Y10
-	VCMPPS       $4, Y15, Y10, Y11
-	VMULPS       Y8, Y10, Y12
-	VADDPS       Y12, Y2, Y12
-	VBLENDVPS    Y11, Y12, Y2, Y2
-	VMULPS       Y9, Y10, Y13
-	VADDPS       Y13, Y3, Y13
-	VBLENDVPS    Y11, Y13, Y3, Y3
-
-	VBROADCASTSS (BX), Y10
-	VCMPPS       $4, Y15, Y10, Y11
-	VMULPS       Y8, Y10, Y12
-	VADDPS       Y12, Y4, Y12
-	VBLENDVPS    Y11, Y12, Y4, Y4
-	VMULPS       Y9, Y10, Y13
-	VADDPS       Y13, Y5, Y13
-	VBLENDVPS    Y11, Y13, Y5, Y5
-
-	VBROADCASTSS (R12), Y10
-	VCMPPS       $4, Y15, Y10, Y11
-	VMULPS       Y8, Y10, Y12
-	VADDPS       Y12, Y6, Y12
-	VBLENDVPS    Y11, Y12, Y6, Y6
-	VMULPS       Y9, Y10, Y13
-	VADDPS       Y13, Y7, Y13
-	VBLENDVPS    Y11, Y13, Y7, Y7
+	ROW(SI, Y0, Y1)
+	ROW(AX, Y2, Y3)
+	ROW(BX, Y4, Y5)
+	ROW(R12, Y6, Y7)
 
 	ADDQ R9, SI
 	ADDQ R9, AX
