@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -128,6 +129,25 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "nnx: model 0: mlp (mlp, test accuracy") {
 		t.Errorf("stderr does not describe the model:\n%s", stderr)
+	}
+}
+
+// TestServeProcs: --procs sets how many cores run Go code, as the server's
+// own Prometheus gauge reports it.
+func TestServeProcs(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("one core: --procs 1 would change nothing")
+	}
+	dir := bundletest.Train(t, "mlp", bundletest.MLPSpec(), 200).Write(t)
+	url, _ := startServe(t, dir, "--procs", "1")
+	res, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !regexp.MustCompile(`(?m)^go_sched_gomaxprocs_threads 1$`).Match(body) {
+		t.Errorf("--procs 1: /metrics has no go_sched_gomaxprocs_threads 1")
 	}
 }
 
