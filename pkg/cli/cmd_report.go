@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -127,18 +126,18 @@ func runReport(e *env, o *reportOptions, dirs []string) error {
 // loadReport reads the results to report: one directory as it is, or
 // several merged into out (without writing when --format prints).
 func loadReport(e *env, o *reportOptions, dirs []string, out string) ([]*report.Experiment, error) {
-	if len(dirs) == 1 && sameDir(dirs[0], out) {
+	if len(dirs) == 1 && results.SameDir(dirs[0], out) {
 		return report.Load(out)
 	}
 	// The output directory's trials are preferred, then the arguments' in order.
 	var srcs []report.Source
 	for i, d := range append([]string{out}, dirs...) {
-		if slices.ContainsFunc(srcs, func(s report.Source) bool { return sameDir(s.Dir, d) }) {
+		if slices.ContainsFunc(srcs, func(s report.Source) bool { return results.SameDir(s.Dir, d) }) {
 			continue
 		}
 		exps, err := report.Load(d)
 		var nr *report.NoResultsError
-		if i == 0 && errors.As(err, &nr) && !slices.ContainsFunc(dirs, func(x string) bool { return sameDir(x, d) }) {
+		if i == 0 && errors.As(err, &nr) && !slices.ContainsFunc(dirs, func(x string) bool { return results.SameDir(x, d) }) {
 			continue // a new --out directory
 		}
 		if err != nil {
@@ -166,14 +165,4 @@ func loadReport(e *env, o *reportOptions, dirs []string, out string) ([]*report.
 	fmt.Fprintf(e.stderr, "nnx: merged %d result director%s into %s: %d trial(s) copied\n",
 		len(srcs), map[bool]string{true: "y", false: "ies"}[len(srcs) == 1], out, len(copied))
 	return report.Load(out)
-}
-
-// sameDir reports whether two paths name one directory.
-func sameDir(a, b string) bool {
-	if filepath.Clean(a) == filepath.Clean(b) {
-		return true
-	}
-	sa, err1 := os.Stat(a)
-	sb, err2 := os.Stat(b)
-	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }

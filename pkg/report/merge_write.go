@@ -30,7 +30,7 @@ func (m *Merged) Into(out string) (copied, notes []string, err error) {
 		if err := os.MkdirAll(expDir, 0o755); err != nil {
 			return copied, notes, err
 		}
-		if src := m.info[e.Name]; src != "" && !sameDir(src, out) {
+		if src := m.info[e.Name]; src != "" && !results.SameDir(src, out) {
 			if _, err := os.Stat(filepath.Join(expDir, results.ExperimentFile)); errors.Is(err, fs.ErrNotExist) {
 				if err := copyFile(filepath.Join(src, e.Name, results.ExperimentFile), filepath.Join(expDir, results.ExperimentFile)); err != nil {
 					return copied, notes, err
@@ -39,7 +39,7 @@ func (m *Merged) Into(out string) (copied, notes []string, err error) {
 		}
 		for _, t := range e.Trials {
 			src, ok := m.from[e.Name][t.Trial]
-			if !ok || sameDir(src, out) {
+			if !ok || results.SameDir(src, out) {
 				continue
 			}
 			done, err := copyTrial(store, results.Store{Dir: src}, e.Name, t.Trial)
@@ -190,14 +190,4 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return results.WriteFile(dst, b)
-}
-
-// sameDir reports whether two paths name one directory.
-func sameDir(a, b string) bool {
-	if filepath.Clean(a) == filepath.Clean(b) {
-		return true
-	}
-	sa, err1 := os.Stat(a)
-	sb, err2 := os.Stat(b)
-	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }

@@ -282,3 +282,14 @@ func Better(a, b *Metrics) bool {
 	}
 	return a.Index < b.Index
 }
+
+// SameDir reports whether two paths name one directory (the
+// same path once cleaned, or the same file by os.SameFile).
+func SameDir(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
