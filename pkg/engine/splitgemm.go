@@ -1,3 +1,5 @@
+//go:build openblas
+
 package engine
 
 import "gonum.org/v1/gonum/blas"
